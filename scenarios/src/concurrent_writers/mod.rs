@@ -1,0 +1,43 @@
+//! `concurrent-writers`: two to five writer nodes, each with its own engine handle on one
+//! store, append batches to one or two datasets and retry on conflict, while a reader node
+//! streams versions. Faults: delays, yields and injected I/O errors at every engine
+//! failpoint, process crashes of single nodes, and store crashes that restart every node on
+//! an image of the files. Then everything heals and every writer must finish in a bound.
+
+use faultline_sim::faults::FaultModel;
+use faultline_sim::{InvariantDoc, Scenario};
+
+pub mod invariants;
+pub mod ledger;
+pub mod plan;
+#[cfg(madsim)]
+mod workload;
+
+/// The concurrent-writers scenario.
+pub struct ConcurrentWriters;
+
+impl Scenario for ConcurrentWriters {
+    fn name(&self) -> &'static str {
+        "concurrent-writers"
+    }
+
+    fn summary(&self) -> &'static str {
+        "2-5 writers extend one version chain with retries; a reader streams; crashes and faults"
+    }
+
+    fn invariants(&self) -> &'static [InvariantDoc] {
+        invariants::DOCS
+    }
+
+    fn fault_model(&self) -> FaultModel {
+        FaultModel::default()
+    }
+
+    #[cfg(madsim)]
+    fn run(
+        &self,
+        world: faultline_sim::world::World,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+        Box::pin(workload::run(world))
+    }
+}

@@ -1,0 +1,369 @@
+//! The simulated run: setup, writer and reader nodes, the fault phase, healing, the
+//! liveness bound and the final checks.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use faultline::{Engine, Item};
+use faultline_sim::world::World;
+
+use super::invariants;
+use super::ledger::{Ledger, Record, Status};
+use super::plan::{self, Plan};
+use crate::support;
+
+/// Simulated time with faults on before everything heals.
+const FAULT_PHASE: Duration = Duration::from_secs(2);
+/// Simulated time, after healing, within which every writer must finish.
+const LIVENESS_BOUND: Duration = Duration::from_secs(20);
+/// Conflicts an append retries through before it gives up with an error.
+const MAX_CONFLICT_RETRIES: u32 = 12;
+/// Items per page when streaming.
+const PAGE: usize = 3;
+
+struct Shared {
+    world: World,
+    plan: Plan,
+    ledger: Mutex<Ledger>,
+}
+
+impl Shared {
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub async fn run(world: World) {
+    faultline::sql::seed_prng(world.seed());
+    let plan = plan::draw(|site, bound| world.draw(site, bound));
+    world.event("plan", describe(&plan));
+    // The setup handle stays open for the whole run, as a long-lived process on the store
+    // would; it also keeps SQLite from tearing down and rebuilding the WAL at every close.
+    let _keeper = create_datasets(&world, &plan).await;
+    let shared = Arc::new(Shared {
+        ledger: Mutex::new(ledger_for(&plan)),
+        world: world.clone(),
+        plan,
+    });
+    start_nodes(&shared);
+    if !wait_until_done(&shared, FAULT_PHASE).await {
+        world.heal();
+        if !wait_until_done(&shared, LIVENESS_BOUND).await {
+            let unfinished = unfinished(&shared);
+            world.fail_liveness(
+                "writers-finish",
+                format!("not finished {LIVENESS_BOUND:?} after healing: {unfinished}"),
+            );
+            return;
+        }
+    }
+    world.heal();
+    check_final(&shared).await;
+}
+
+fn describe(plan: &Plan) -> String {
+    let ops: Vec<String> = plan
+        .writers
+        .iter()
+        .map(|ops| ops.len().to_string())
+        .collect();
+    format!(
+        "{} datasets, writers with ops [{}], {} reads",
+        plan.datasets.len(),
+        ops.join(","),
+        plan.reads.len()
+    )
+}
+
+async fn create_datasets(world: &World, plan: &Plan) -> Engine {
+    let engine = support::open(world, "setup").await;
+    for dataset in &plan.datasets {
+        engine
+            .create_dataset(dataset)
+            .await
+            .expect("setup runs without faults");
+        engine
+            .item_count(dataset)
+            .await
+            .expect("setup runs without faults");
+    }
+    engine
+}
+
+fn ledger_for(plan: &Plan) -> Ledger {
+    let mut ledger = Ledger {
+        next_op: vec![0; plan.writers.len()],
+        writer_done: vec![false; plan.writers.len()],
+        ..Ledger::default()
+    };
+    for (writer, ops) in plan.writers.iter().enumerate() {
+        for (index, op) in ops.iter().enumerate() {
+            let keys = (0..op.batch).map(|i| Plan::key(writer, index, i)).collect();
+            let dataset = plan.datasets[op.dataset].clone();
+            ledger.records.insert(
+                (writer, index),
+                Record {
+                    dataset,
+                    keys,
+                    status: Status::Planned,
+                    conflicts: 0,
+                },
+            );
+        }
+    }
+    ledger
+}
+
+fn start_nodes(shared: &Arc<Shared>) {
+    for writer in 0..shared.plan.writers.len() {
+        let node_shared = shared.clone();
+        shared.world.add_node(&Plan::writer_name(writer), move || {
+            run_writer(node_shared.clone(), writer)
+        });
+    }
+    if !shared.plan.reads.is_empty() {
+        let node_shared = shared.clone();
+        shared
+            .world
+            .add_node("reader", move || run_reader(node_shared.clone()));
+    }
+}
+
+fn all_done(shared: &Shared) -> bool {
+    let ledger = shared.ledger();
+    ledger.writer_done.iter().all(|d| *d) && ledger.reads_done >= shared.plan.reads.len()
+}
+
+async fn wait_until_done(shared: &Shared, bound: Duration) -> bool {
+    let poll = Duration::from_millis(10);
+    let mut waited = Duration::ZERO;
+    while !all_done(shared) {
+        if waited >= bound {
+            return false;
+        }
+        tokio::time::sleep(poll).await;
+        waited += poll;
+    }
+    true
+}
+
+fn unfinished(shared: &Shared) -> String {
+    let ledger = shared.ledger();
+    let mut names: Vec<String> = (0..ledger.writer_done.len())
+        .filter(|w| !ledger.writer_done[*w])
+        .map(|w| format!("{} at op {}", Plan::writer_name(w), ledger.next_op[w]))
+        .collect();
+    if ledger.reads_done < shared.plan.reads.len() {
+        names.push(format!("reader at round {}", ledger.reads_done));
+    }
+    names.join(", ")
+}
+
+/// A writer node's life (runs again after each restart).
+async fn run_writer(shared: Arc<Shared>, writer: usize) {
+    let world = &shared.world;
+    let engine = support::open(world, &Plan::writer_name(writer)).await;
+    if resume_after_crash(&shared, writer) {
+        check_durable(&shared, &engine).await;
+    }
+    loop {
+        let Some((index, dataset, items)) = next_append(&shared, writer) else {
+            break;
+        };
+        let status = append_with_retry(&shared, &engine, (writer, index), &dataset, &items).await;
+        let mut ledger = shared.ledger();
+        ledger
+            .records
+            .get_mut(&(writer, index))
+            .expect("planned")
+            .status = status;
+        ledger.next_op[writer] = index + 1;
+    }
+    shared.ledger().writer_done[writer] = true;
+    world.event("writer.done", writer);
+}
+
+/// After a restart: the append that was in flight when the writer died is in doubt.
+/// Returns whether this is a restart.
+fn resume_after_crash(shared: &Shared, writer: usize) -> bool {
+    let mut ledger = shared.ledger();
+    let next = ledger.next_op[writer];
+    let in_flight = ledger
+        .records
+        .get(&(writer, next))
+        .is_some_and(|r| r.status == Status::InFlight);
+    if in_flight {
+        ledger
+            .records
+            .get_mut(&(writer, next))
+            .expect("present")
+            .status = Status::InDoubt;
+        ledger.next_op[writer] = next + 1;
+    }
+    in_flight
+        || ledger
+            .records
+            .range((writer, 0)..(writer, next))
+            .next()
+            .is_some()
+}
+
+fn next_append(shared: &Shared, writer: usize) -> Option<(usize, String, Vec<Item>)> {
+    let mut ledger = shared.ledger();
+    let index = ledger.next_op[writer];
+    let record = ledger.records.get_mut(&(writer, index))?;
+    record.status = Status::InFlight;
+    let items = record
+        .keys
+        .iter()
+        .map(|key| Item {
+            key: key.clone(),
+            payload: format!("payload of {key}"),
+        })
+        .collect();
+    Some((index, record.dataset.clone(), items))
+}
+
+async fn append_with_retry(
+    shared: &Shared,
+    engine: &Engine,
+    op: (usize, usize),
+    dataset: &str,
+    items: &[Item],
+) -> Status {
+    let world = &shared.world;
+    for attempt in 0..=MAX_CONFLICT_RETRIES {
+        match engine.append(dataset, items).await {
+            Ok(receipt) => {
+                world.event(
+                    "append.ok",
+                    format!(
+                        "{dataset} v{} +{} = {}",
+                        receipt.version, receipt.appended, receipt.items_total
+                    ),
+                );
+                return Status::Acked {
+                    version: receipt.version,
+                    appended: receipt.appended,
+                };
+            }
+            Err(error) if error.is_conflict() => {
+                world.event("append.conflict", &error);
+                shared
+                    .ledger()
+                    .records
+                    .get_mut(&op)
+                    .expect("planned")
+                    .conflicts += 1;
+                tokio::time::sleep(Duration::from_millis(1 + u64::from(attempt))).await;
+            }
+            Err(error) => {
+                world.event("append.error", &error);
+                return Status::Failed(error.to_string());
+            }
+        }
+    }
+    Status::Failed(format!("gave up after {MAX_CONFLICT_RETRIES} conflicts"))
+}
+
+/// durable-ack on the live store, as a restarted writer sees it.
+async fn check_durable(shared: &Shared, engine: &Engine) {
+    // Take the acknowledgements before reading: anything acked later may legitimately be
+    // missing from this read.
+    let ledger = shared.ledger().clone();
+    match support::observe(engine, &shared.plan.datasets).await {
+        Ok(observed) => {
+            if let Err(message) = invariants::durable_ack(&ledger, &observed) {
+                shared.world.fail("durable-ack", message);
+            }
+        }
+        Err(error) => shared.world.event("observe.error", &error),
+    }
+}
+
+/// The reader node: streams the head version of a dataset each round and checks that the
+/// stream agrees with the version's items_total (counts-agree, as a concurrent reader sees it).
+async fn run_reader(shared: Arc<Shared>) {
+    let world = &shared.world;
+    let engine = support::open(world, "reader").await;
+    loop {
+        let round = shared.ledger().reads_done;
+        let Some(&(pause, dataset)) = shared.plan.reads.get(round) else {
+            break;
+        };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let dataset = &shared.plan.datasets[dataset];
+        match read_head(&engine, dataset).await {
+            Ok(Some((version, total, streamed))) => {
+                world.event(
+                    "read",
+                    format!("{dataset} v{version}: streamed {streamed} of {total}"),
+                );
+                if streamed != total {
+                    let message = format!("reader streamed {streamed} items of {dataset} v{version} whose items_total is {total}");
+                    world.fail("counts-agree", message);
+                }
+            }
+            Ok(None) => world.event("read", format!("{dataset} is empty")),
+            Err(error) => {
+                world.event("read.error", &error);
+                continue;
+            }
+        }
+        shared.ledger().reads_done = round + 1;
+    }
+}
+
+async fn read_head(engine: &Engine, dataset: &str) -> faultline::Result<Option<(u64, u64, u64)>> {
+    let chain = engine.versions(dataset).await?;
+    let Some(head) = chain.last() else {
+        return Ok(None);
+    };
+    let items = engine
+        .stream(dataset, head.version, PAGE)
+        .await?
+        .collect()
+        .await?;
+    Ok(Some((head.version, head.items_total, items.len() as u64)))
+}
+
+/// After the run: every invariant on the live store, then durable-ack on a crash image.
+async fn check_final(shared: &Shared) {
+    let world = &shared.world;
+    let ledger = shared.ledger().clone();
+    let engine = support::open(world, "checker").await;
+    let observed = support::observe(&engine, &shared.plan.datasets)
+        .await
+        .expect("no faults after healing");
+    let checks: [(&str, Result<(), String>); 4] = [
+        ("no-silent-drop", invariants::no_silent_drop(&ledger)),
+        ("linear-chain", invariants::linear_chain(&observed)),
+        ("counts-agree", invariants::counts_agree(&observed)),
+        (
+            "no-lost-write",
+            invariants::no_lost_write(&ledger, &observed),
+        ),
+    ];
+    for (name, result) in checks {
+        if let Err(message) = result {
+            world.fail(name, message);
+            return;
+        }
+    }
+    let image = world.capture_image();
+    let (reopened, _) = faultline::Engine::open(&image, "image-checker")
+        .await
+        .expect("no faults after healing");
+    let after_crash = support::observe(&reopened, &shared.plan.datasets)
+        .await
+        .expect("no faults after healing");
+    if let Err(message) = invariants::durable_ack(&ledger, &after_crash) {
+        world.fail("durable-ack", message);
+        return;
+    }
+    let totals: Vec<String> = observed
+        .iter()
+        .map(|(d, v)| format!("{d}={}", v.item_count))
+        .collect();
+    world.event("checked", totals.join(" "));
+}

@@ -1,0 +1,20 @@
+//! Scenario families: each joins the engine to the simulator with a workload, a fault model
+//! and named invariants. One module per family.
+#![deny(missing_docs)]
+
+use std::sync::Arc;
+
+use faultline_sim::Scenario;
+
+pub mod canary;
+pub mod concurrent_writers;
+#[cfg(madsim)]
+mod support;
+
+/// Every scenario the command line knows, in the order `cargo sim list` shows them.
+pub fn registry() -> Vec<Arc<dyn Scenario>> {
+    vec![
+        Arc::new(concurrent_writers::ConcurrentWriters),
+        Arc::new(canary::Canary),
+    ]
+}

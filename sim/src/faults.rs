@@ -1,0 +1,81 @@
+//! The fault model: how a scenario wants failpoint hits decided while faults are on.
+//!
+//! Each hit draws one index from the tape at site `fp/<point>#<hit>`; the index orders the
+//! decisions from simplest to most drastic, so shrinking a value walks a fault back towards
+//! "continue": 0 continue, 1 yield, 2 sleep, 3 injected error, 4 crash.
+
+use std::time::Duration;
+
+use faultline_fp::Decision;
+
+/// Where a crash lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashScope {
+    /// The node that hit the point dies; the others keep running on the same files.
+    Node,
+    /// Every node dies at once; the store's files are imaged at that instant and every node
+    /// restarts on the image (a machine crash without power loss).
+    Store,
+}
+
+impl CrashScope {
+    /// The scope for a tape value (0 node, 1 store).
+    pub fn from_index(index: u64) -> Self {
+        if index == 0 {
+            CrashScope::Node
+        } else {
+            CrashScope::Store
+        }
+    }
+}
+
+/// How failpoint hits are decided while faults are on. Every field's default is the value
+/// shown by [`FaultModel::default`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FaultModel {
+    /// Relative weights of continue, yield, sleep, error and crash. Default `[80, 10, 6, 3, 1]`.
+    pub weights: [u32; 5],
+    /// Longest injected sleep. Default 20 ms.
+    pub max_sleep: Duration,
+    /// Most crashes per run; further crash draws become "continue". Default 2.
+    pub max_crashes: u32,
+    /// Relative weights of node and store crashes. Default `[1, 1]`.
+    pub crash_scope_weights: [u32; 2],
+    /// Simulated time between a crash and the restart. Default 5 ms.
+    pub restart_delay: Duration,
+}
+
+impl Default for FaultModel {
+    fn default() -> Self {
+        FaultModel {
+            weights: [80, 10, 6, 3, 1],
+            max_sleep: Duration::from_millis(20),
+            max_crashes: 2,
+            crash_scope_weights: [1, 1],
+            restart_delay: Duration::from_millis(5),
+        }
+    }
+}
+
+/// The decision for a drawn index (`sleep_ms` is used for index 2).
+pub fn decision(index: u64, sleep_ms: u64) -> Decision {
+    match index {
+        0 => Decision::Continue,
+        1 => Decision::Yield,
+        2 => Decision::Sleep(Duration::from_millis(sleep_ms)),
+        3 => Decision::Error("injected I/O error".to_owned()),
+        _ => Decision::Crash,
+    }
+}
+
+/// A short rendering of a decision for the trace.
+pub fn describe(decision: &Decision) -> String {
+    match decision {
+        Decision::Continue => "continue".to_owned(),
+        Decision::Yield => "yield".to_owned(),
+        Decision::Sleep(duration) => format!("sleep {}ms", duration.as_millis()),
+        Decision::Error(message) => format!("error ({message})"),
+        Decision::Crash => "crash".to_owned(),
+    }
+}

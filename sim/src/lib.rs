@@ -1,0 +1,33 @@
+//! Faultline's simulator: seeded runs of a scenario under madsim, the choice tape, traces,
+//! crash images, shrinking, replay, sweeps and the command line. It knows nothing about
+//! the engine: scenarios (in `faultline-scenarios`) join the two.
+//!
+//! Everything that needs madsim's simulated runtime is compiled only with `--cfg madsim`
+//! (what `cargo sim` does); the rest (tape, trace, shrinker, reports) builds everywhere.
+#![deny(missing_docs)]
+
+pub mod cli;
+mod cli_list;
+#[cfg(madsim)]
+mod cli_replay;
+#[cfg(madsim)]
+mod cli_run;
+mod cli_test;
+pub mod crash;
+pub mod env;
+pub mod faults;
+pub mod limits;
+pub mod report;
+pub mod rng;
+#[cfg(madsim)]
+pub mod runner;
+pub mod scenario;
+pub mod shrink;
+#[cfg(madsim)]
+pub mod sweep;
+pub mod tape;
+pub mod trace;
+#[cfg(madsim)]
+pub mod world;
+
+pub use scenario::{Failure, FailureKind, InvariantDoc, Scenario};

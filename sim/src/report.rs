@@ -1,0 +1,94 @@
+//! What a run writes for people: the failure record, tapes, timelines, the summary, and the
+//! one line that reproduces a failure. Files go to a fresh directory per failure; nothing
+//! already there is overwritten.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::scenario::Failure;
+use crate::tape::Tape;
+use crate::trace::Trace;
+
+/// The command that replays a seed.
+pub fn replay_seed_command(scenario: &str, seed: u64) -> String {
+    format!("cargo sim replay --scenario {scenario} --seed {seed} --timeline")
+}
+
+/// The command that replays a saved tape.
+pub fn replay_trace_command(path: &Path) -> String {
+    format!("cargo sim replay --trace {} --timeline", path.display())
+}
+
+/// A new directory for one failure: `<reports>/<scenario>/seed-<seed>`, with `-2`, `-3`...
+/// appended if that exists already.
+pub fn fresh_case_dir(reports: &Path, scenario: &str, label: &str) -> io::Result<PathBuf> {
+    let parent = reports.join(scenario);
+    fs::create_dir_all(&parent)?;
+    for attempt in 1u32.. {
+        let name = if attempt == 1 {
+            label.to_owned()
+        } else {
+            format!("{label}-{attempt}")
+        };
+        let dir = parent.join(name);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    unreachable!("some attempt number is free")
+}
+
+/// A failed run as recorded on disk (`failure.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureRecord<'a> {
+    /// The scenario.
+    pub scenario: &'a str,
+    /// The seed.
+    pub seed: u64,
+    /// What failed.
+    pub failure: &'a Failure,
+    /// The signature shrinking preserves.
+    pub signature: String,
+    /// The command that replays it from the seed.
+    pub replay: String,
+}
+
+/// Writes `failure.json` into `dir` at once (before any shrinking), so that the failing
+/// seed is on disk even if the process dies next.
+pub fn write_failure(dir: &Path, scenario: &str, seed: u64, failure: &Failure) -> io::Result<()> {
+    let record = FailureRecord {
+        scenario,
+        seed,
+        failure,
+        signature: failure.signature(),
+        replay: replay_seed_command(scenario, seed),
+    };
+    write_new(
+        &dir.join("failure.json"),
+        &serde_json::to_string_pretty(&record).expect("serialises"),
+    )
+}
+
+/// Writes a tape as `<name>.tape.json` and its timeline as `<name>.timeline.txt`.
+pub fn write_run(dir: &Path, name: &str, tape: &Tape, trace: &Trace) -> io::Result<PathBuf> {
+    let tape_path = dir.join(format!("{name}.tape.json"));
+    write_new(&tape_path, &tape.to_json())?;
+    write_new(&dir.join(format!("{name}.timeline.txt")), &trace.timeline())?;
+    Ok(tape_path)
+}
+
+/// Writes a file that must not exist yet (never overwrites).
+pub fn write_new(path: &Path, contents: &str) -> io::Result<()> {
+    use std::io::Write;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}

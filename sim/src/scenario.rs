@@ -1,0 +1,84 @@
+//! What a scenario family gives the simulator, and how a failed run is described.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultModel;
+
+/// A named invariant and what it checks.
+#[derive(Debug, Clone, Copy)]
+pub struct InvariantDoc {
+    /// The invariant's name, for example `no-lost-write`.
+    pub name: &'static str,
+    /// One line: the property, and what it does not check.
+    pub checks: &'static str,
+}
+
+/// A scenario family: a workload, a fault model and named invariants.
+pub trait Scenario: Send + Sync + 'static {
+    /// The name used on the command line.
+    fn name(&self) -> &'static str;
+    /// One line describing the workload.
+    fn summary(&self) -> &'static str;
+    /// The invariants the scenario checks.
+    fn invariants(&self) -> &'static [InvariantDoc];
+    /// How failpoint hits are decided while faults are on.
+    fn fault_model(&self) -> FaultModel;
+    /// Runs one simulated run. Called inside a fresh madsim runtime on a fresh thread.
+    #[cfg(madsim)]
+    fn run(
+        &self,
+        world: crate::world::World,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+}
+
+/// The class of a failure; each has its own meaning for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// A named safety invariant broke.
+    Invariant,
+    /// The run stopped making progress (a bound on time or steps, or a deadlock).
+    Liveness,
+    /// The engine or the scenario panicked.
+    Panic,
+    /// The run exceeded its wall-time limit and its worker process was stopped.
+    Hang,
+    /// The worker process died while running this seed (abort, signal).
+    Abort,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            FailureKind::Invariant => "invariant",
+            FailureKind::Liveness => "liveness",
+            FailureKind::Panic => "panic",
+            FailureKind::Hang => "hang",
+            FailureKind::Abort => "abort",
+        };
+        f.write_str(name)
+    }
+}
+
+/// One failed run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The class of failure.
+    pub kind: FailureKind,
+    /// The invariant (or liveness bound) that broke; `panic`, `hang` or `abort` otherwise.
+    pub invariant: String,
+    /// What was seen.
+    pub message: String,
+}
+
+impl Failure {
+    /// The signature shrinking preserves: kind and invariant, not the message.
+    pub fn signature(&self) -> String {
+        format!("{}:{}", self.kind, self.invariant)
+    }
+}
+
+/// The signature of a run that did not fail.
+pub const PASS: &str = "pass";

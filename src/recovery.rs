@@ -1,0 +1,92 @@
+//! The recovery sweep run when a store is opened.
+//!
+//! Each sidecar left by a dead owner is classified against the manifest:
+//! * **published**: the manifest's chain holds its txid, so its rows are live. The sweep rolls
+//!   forward: the rows stay and only the sidecar goes.
+//! * **unpublished**: the write never won its compare-and-swap. The sweep rolls back: it
+//!   deletes the rows the write staged, then the sidecar.
+//!
+//! Every step can be repeated, so crashing anywhere in the sweep and sweeping again gives
+//! the same store.
+
+use std::path::Path;
+
+use faultline_fp::fp;
+
+use crate::error::Result;
+use crate::sidecar::{self, Sidecar};
+use crate::{owner, Engine};
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Sidecars of published writes removed (rows kept).
+    pub rolled_forward: u32,
+    /// Sidecars of unpublished writes whose staged rows were deleted.
+    pub rolled_back: u32,
+    /// Sidecars skipped because their owner is alive.
+    pub skipped_live: u32,
+}
+
+/// Sweeps every pending write of a dead owner.
+pub async fn sweep(engine: &Engine) -> Result<RecoveryReport> {
+    let store = engine.dir();
+    let pending = sidecar::list(store)?;
+    let mut report = RecoveryReport::default();
+    for (owner_id, path) in &pending.unfinished {
+        if owner::is_dead(store, *owner_id)? {
+            std::fs::remove_file(path)?;
+        }
+    }
+    for sidecar in &pending.sidecars {
+        if !owner::is_dead(store, sidecar.owner)? {
+            report.skipped_live += 1;
+            continue;
+        }
+        fp!("engine.recovery.classify").await?;
+        match recover(engine, sidecar).await? {
+            Outcome::RolledForward => report.rolled_forward += 1,
+            Outcome::RolledBack => report.rolled_back += 1,
+        }
+    }
+    forget_dead_owners(store, engine.owner())?;
+    Ok(report)
+}
+
+enum Outcome {
+    RolledForward,
+    RolledBack,
+}
+
+async fn recover(engine: &Engine, sidecar: &Sidecar) -> Result<Outcome> {
+    let published = engine.published(&sidecar.txid).await?;
+    let outcome = match published {
+        Some(_) => Outcome::RolledForward,
+        None => {
+            fp!("engine.recovery.before_unstage").await?;
+            engine.unstage(&sidecar.table, &sidecar.txid).await?;
+            Outcome::RolledBack
+        }
+    };
+    fp!("engine.recovery.before_sidecar_remove").await?;
+    sidecar::remove(engine.dir(), &sidecar.txid)?;
+    Ok(outcome)
+}
+
+fn forget_dead_owners(store: &Path, me: u64) -> Result<()> {
+    let mut owners: Vec<u64> = std::fs::read_dir(crate::layout::owners_dir(store))?
+        .filter_map(|entry| entry.ok()?.path().file_stem()?.to_str()?.parse().ok())
+        .collect();
+    owners.sort_unstable();
+    let in_use: Vec<u64> = sidecar::list(store)?
+        .sidecars
+        .iter()
+        .map(|s| s.owner)
+        .collect();
+    for id in owners {
+        if id != me && !in_use.contains(&id) && owner::is_dead(store, id)? {
+            owner::forget(store, id)?;
+        }
+    }
+    Ok(())
+}

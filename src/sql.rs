@@ -1,0 +1,126 @@
+//! Opening SQLite files and running write transactions without blocking the thread.
+//!
+//! Every connection uses `busy_timeout(0)`: a locked file returns `SQLITE_BUSY` at once and
+//! the caller retries after an async sleep, so that under a simulator the lock holder gets to
+//! run (a blocking busy timeout would stall the only thread). Each retry is noted in the trace.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::error::{EngineError, Result};
+
+/// How many times a locked operation is tried before it fails with [`EngineError::Busy`].
+pub const BUSY_ATTEMPTS: u32 = 400;
+
+/// Opens (creating if needed) a SQLite file in WAL mode with a zero busy timeout.
+pub fn open(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(Duration::ZERO)?;
+    Ok(connection)
+}
+
+/// Applies the per-connection durability setting (full sync on commit).
+pub fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    connection.pragma_update(None, "synchronous", "FULL")
+}
+
+/// Creates a file's schema once: if its `user_version` is not `version`, switches it to WAL
+/// (a setting the file keeps) and runs `schema` in one transaction, then stamps the version.
+/// Opening an existing file costs one pragma read, not a parse of every `CREATE`.
+pub async fn ensure_schema(
+    connection: &mut Connection,
+    name: &'static str,
+    schema: &str,
+    version: u32,
+) -> Result<()> {
+    retry_busy(connection, name, configure).await?;
+    let current: u32 = retry_busy(connection, name, |c| {
+        c.pragma_query_value(None, "user_version", |r| r.get(0))
+    })
+    .await?;
+    if current == version {
+        return Ok(());
+    }
+    retry_busy(connection, name, |c| {
+        c.pragma_update(None, "journal_mode", "WAL")
+    })
+    .await?;
+    let script = format!("BEGIN IMMEDIATE; {schema} PRAGMA user_version = {version}; COMMIT;");
+    let result = retry_busy(connection, name, |c| {
+        let outcome = c.execute_batch(&script);
+        if outcome.is_err() {
+            rollback_quietly(c);
+        }
+        outcome
+    })
+    .await;
+    result
+}
+
+/// Whether an error is a lock conflict worth retrying.
+pub fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked)
+    )
+}
+
+/// The pause before retry number `attempt` (1-based): 1, 2, 4 then 8 ms, in (simulated) time.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(1 << attempt.saturating_sub(1).min(3))
+}
+
+/// Runs `operation` until it stops returning a busy error, sleeping between attempts.
+///
+/// Takes the connection by `&mut` so that the future stays `Send` (a `Connection` is `Send`
+/// but not `Sync`); the operation borrows it only between awaits.
+pub async fn retry_busy<T>(
+    connection: &mut Connection,
+    name: &'static str,
+    mut operation: impl FnMut(&Connection) -> rusqlite::Result<T>,
+) -> Result<T> {
+    for attempt in 1..=BUSY_ATTEMPTS {
+        match operation(connection) {
+            Err(error) if is_busy(&error) => {
+                faultline_fp::note("sqlite.busy", &name);
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            other => return other.map_err(EngineError::from),
+        }
+    }
+    Err(EngineError::Busy {
+        operation: name,
+        attempts: BUSY_ATTEMPTS,
+    })
+}
+
+/// Starts a write transaction (`BEGIN IMMEDIATE`), retrying while another handle writes.
+pub async fn begin_write(connection: &mut Connection, name: &'static str) -> Result<()> {
+    retry_busy(connection, name, |c| c.execute_batch("BEGIN IMMEDIATE")).await
+}
+
+/// Rolls back an open transaction if there is one; errors are ignored (nothing to undo).
+pub fn rollback_quietly(connection: &Connection) {
+    if !connection.is_autocommit() {
+        let _ = connection.execute_batch("ROLLBACK");
+    }
+}
+
+/// Seeds SQLite's process-wide PRNG so that anything it randomises is reproducible.
+pub fn seed_prng(seed: u64) {
+    const SQLITE_TESTCTRL_PRNG_SEED: std::os::raw::c_int = 28;
+    let folded = (seed ^ (seed >> 32)) as std::os::raw::c_int;
+    // SAFETY: PRNG_SEED takes an int and a null database pointer; it only touches the PRNG.
+    unsafe {
+        rusqlite::ffi::sqlite3_test_control(
+            SQLITE_TESTCTRL_PRNG_SEED,
+            folded,
+            std::ptr::null_mut::<rusqlite::ffi::sqlite3>(),
+        );
+    }
+}
