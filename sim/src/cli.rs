@@ -32,6 +32,9 @@ struct Cli {
 enum Command {
     /// Sweep seeds of a scenario; shrink and save every distinct failure.
     Run(RunArgs),
+    /// Run seeds until a failure whose signature or message matches a pattern, then shrink
+    /// and save it: a flaky race turned into a deterministic reproduction.
+    Hunt(HuntArgs),
     /// Replay one run from a seed or a saved tape.
     Replay(ReplayArgs),
     /// Shrink a saved failing tape to a 1-minimal one.
@@ -65,6 +68,15 @@ pub(crate) struct RunArgs {
     /// Do not shrink failures (they are still saved).
     #[arg(long)]
     pub no_shrink: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct HuntArgs {
+    /// A regular expression matched against `<kind>:<invariant>: <message>`.
+    #[arg(long)]
+    pub signature: String,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -140,7 +152,9 @@ fn dispatch(command: Command, scenarios: &[Arc<dyn Scenario>]) -> Result<u8, Str
         Command::List => Ok(crate::cli_list::list(scenarios)),
         Command::Test => crate::cli_test::test(),
         #[cfg(madsim)]
-        Command::Run(args) => crate::cli_run::run(args, scenarios),
+        Command::Run(args) => crate::cli_run::run(args, None, scenarios),
+        #[cfg(madsim)]
+        Command::Hunt(args) => crate::cli_run::hunt(args, scenarios),
         #[cfg(madsim)]
         Command::Replay(args) => crate::cli_replay::replay(args, scenarios),
         #[cfg(madsim)]

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cli::{self, RunArgs, WorkerArgs};
+use regex::Regex;
+
+use crate::cli::{self, HuntArgs, RunArgs, WorkerArgs};
 use crate::env::{self, Settings};
 use crate::report;
 use crate::runner::{self, RunOutcome, RunRequest};
@@ -53,9 +55,38 @@ struct Summary {
     distinct_signatures: usize,
     runs_per_sec: f64,
     seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hunt: Option<HuntResult>,
 }
 
-pub(crate) fn run(args: RunArgs, scenarios: &[Arc<dyn Scenario>]) -> Result<u8, String> {
+#[derive(Debug, Serialize)]
+struct HuntResult {
+    pattern: String,
+    found: bool,
+}
+
+impl Violation {
+    fn failure(&self) -> Failure {
+        Failure { kind: self.kind, invariant: self.invariant.clone(), message: self.message.clone() }
+    }
+}
+
+pub(crate) fn hunt(args: HuntArgs, scenarios: &[Arc<dyn Scenario>]) -> Result<u8, String> {
+    let pattern = Regex::new(&args.signature).map_err(|e| {
+        format!("--signature {:?} is not a valid regular expression: {e}", args.signature)
+    })?;
+    if args.run.seeds.is_none() && args.run.budget.is_none() {
+        return run(RunArgs { budget: Some("5m".to_owned()), ..args.run }, Some(pattern), scenarios);
+    }
+    run(args.run, Some(pattern), scenarios)
+}
+
+/// What `failure` is matched against when hunting.
+fn hunt_text(failure: &Failure) -> String {
+    format!("{}: {}", failure.signature(), failure.message)
+}
+
+pub(crate) fn run(args: RunArgs, hunt: Option<Regex>, scenarios: &[Arc<dyn Scenario>]) -> Result<u8, String> {
     let scenario = cli::find(scenarios, &args.scenario)?;
     let settings = env::settings()?;
     let seeds = seeds(&args, &settings)?;
@@ -79,16 +110,19 @@ pub(crate) fn run(args: RunArgs, scenarios: &[Arc<dyn Scenario>]) -> Result<u8, 
         seeds,
         jobs,
         |seed, failure| {
-            cases.push((
-                seed,
-                failure.clone(),
-                save_at_once(&settings, scenario.name(), seed, failure),
-            ))
+            let dir = save_at_once(&settings, scenario.name(), seed, failure);
+            cases.push((seed, failure.clone(), dir));
+            hunt.as_ref().is_some_and(|pattern| pattern.is_match(&hunt_text(failure)))
         },
         |runs, failures, elapsed| progress.show(runs, failures, elapsed),
     )?;
     eprintln!();
-    let violations = finish_cases(&scenario, &settings, cases, !args.no_shrink);
+    let wanted = |failure: &Failure| hunt.as_ref().is_none_or(|p| p.is_match(&hunt_text(failure)));
+    let violations = finish_cases(&scenario, &settings, cases, !args.no_shrink, &wanted);
+    let found = hunt.as_ref().map(|pattern| HuntResult {
+        pattern: pattern.as_str().to_owned(),
+        found: violations.iter().any(|v| wanted(&v.failure())),
+    });
     let summary = Summary {
         scenario: scenario.name().to_owned(),
         seeds: describe(seeds),
@@ -102,6 +136,7 @@ pub(crate) fn run(args: RunArgs, scenarios: &[Arc<dyn Scenario>]) -> Result<u8, 
         violations,
         runs_per_sec: result.runs as f64 / result.elapsed.as_secs_f64().max(1e-9),
         seconds: result.elapsed.as_secs_f64(),
+        hunt: found,
     };
     print_summary(&summary, args.json);
     Ok(if summary.violations.is_empty() {
@@ -181,11 +216,12 @@ fn finish_cases(
     settings: &Settings,
     cases: Vec<(u64, Failure, Option<PathBuf>)>,
     shrink_enabled: bool,
+    wanted: &dyn Fn(&Failure) -> bool,
 ) -> Vec<Violation> {
     let mut seen = BTreeSet::new();
     let mut violations = Vec::new();
     for (seed, failure, dir) in cases {
-        let first_of_kind = seen.insert(failure.signature());
+        let first_of_kind = wanted(&failure) && seen.insert(failure.signature());
         let shrunk = match (
             &dir,
             first_of_kind && shrink_enabled && rerunnable(&failure),
@@ -331,7 +367,12 @@ fn print_summary(summary: &Summary, json: bool) {
             violation.seed, violation.signature, violation.message
         );
     }
-    if let Some(first) = summary.violations.first() {
+    if let Some(hunt) = &summary.hunt {
+        let verdict = if hunt.found { "found" } else { "NOT found" };
+        println!("hunt for /{}/: {verdict}", hunt.pattern);
+    }
+    let shrunk = summary.violations.iter().find(|v| v.shrunk.is_some());
+    if let Some(first) = shrunk.or(summary.violations.first()) {
         println!("reproduce: {}", first.replay);
     }
 }

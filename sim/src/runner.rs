@@ -59,6 +59,8 @@ impl RunOutcome {
 
 /// Runs once, on a new thread, and waits for it.
 pub fn run(scenario: Arc<dyn Scenario>, request: RunRequest) -> RunOutcome {
+    static WARM_UP: std::sync::Once = std::sync::Once::new();
+    WARM_UP.call_once(warm_up);
     std::thread::Builder::new()
         .name("faultline-run".to_owned())
         .spawn(move || run_on_this_thread(scenario.as_ref(), request))
@@ -110,6 +112,14 @@ fn run_on_this_thread(scenario: &dyn Scenario, request: RunRequest) -> RunOutcom
         divergence: finished.divergence,
         hits: finished.hits,
     }
+}
+
+/// Process-wide one-time initialisations that draw randomness must happen outside any
+/// simulation: inside one, madsim serves `getrandom` from the run's RNG, so whichever run
+/// came first in a process would draw more and schedule differently from a replay in a new
+/// process. ahash's fixed seeds (used by rusqlite's statement cache) are one such.
+fn warm_up() {
+    let _ = ahash::RandomState::new();
 }
 
 fn classify_panic(panic: &(dyn std::any::Any + Send)) -> Failure {

@@ -140,12 +140,13 @@ struct Worker {
 }
 
 /// Runs `seeds` of `scenario` on `jobs` worker processes. `on_failure` is called as soon as
-/// a failure arrives (to write it out at once); `on_progress` after every run.
+/// a failure arrives (to write it out at once) and returns whether to stop the sweep there;
+/// `on_progress` is called after every run.
 pub fn sweep(
     scenario: &str,
     seeds: Seeds,
     jobs: usize,
-    mut on_failure: impl FnMut(u64, &Failure),
+    mut on_failure: impl FnMut(u64, &Failure) -> bool,
     mut on_progress: impl FnMut(u64, usize, Duration),
 ) -> Result<SweepResult, String> {
     let started = Instant::now();
@@ -176,8 +177,11 @@ pub fn sweep(
             (scenario, end, stride, &sender),
         )?;
         if let Some((seed, failure)) = failure {
-            on_failure(seed, &failure);
+            let stop = on_failure(seed, &failure);
             result.failures.push((seed, failure));
+            if stop {
+                stop_all(&mut workers);
+            }
         }
         on_progress(result.runs, result.failures.len(), started.elapsed());
     }
