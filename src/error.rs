@@ -18,6 +18,8 @@ pub enum EngineError {
     },
     /// The named dataset does not exist.
     UnknownDataset(String),
+    /// A dataset name that cannot be used (names are 1 to 64 of `A-Z a-z 0-9 _ -`).
+    InvalidName(String),
     /// The requested version is not published.
     UnknownVersion {
         /// The dataset.
@@ -61,6 +63,10 @@ impl fmt::Display for EngineError {
                 "conflict on {table}: expected manifest version {expected} but current is {current}"
             ),
             EngineError::UnknownDataset(name) => write!(f, "unknown dataset {name:?}"),
+            EngineError::InvalidName(name) => write!(
+                f,
+                "invalid dataset name {name:?}: names are 1 to 64 characters of A-Z a-z 0-9 _ -"
+            ),
             EngineError::UnknownVersion { dataset, version } => {
                 write!(f, "dataset {dataset:?} has no published version {version}")
             }

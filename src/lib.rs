@@ -68,7 +68,7 @@ impl Engine {
         let mut manifest = sql::open(&layout::manifest(dir))?;
         manifest::create(&mut manifest).await?;
         let owner = manifest::register_owner(&mut manifest, label).await?;
-        let lock = owner::hold(dir, owner)?;
+        let lock = owner::hold(dir, owner).await?;
         let engine = Engine {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
@@ -99,9 +99,7 @@ impl Engine {
     /// Names are 1 to 64 characters of `[A-Za-z0-9_-]`.
     pub async fn create_dataset(&self, name: &str) -> Result<()> {
         if !layout::valid_dataset_name(name) {
-            return Err(EngineError::UnknownDataset(format!(
-                "{name} (names are 1 to 64 characters of A-Z a-z 0-9 _ -)"
-            )));
+            return Err(EngineError::InvalidName(name.to_owned()));
         }
         let mut connection = sql::open(&layout::table(self.dir(), name))?;
         table::create(&mut connection).await?;

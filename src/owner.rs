@@ -7,7 +7,9 @@
 //! in one process exclude each other just as two processes do.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::error::{EngineError, Result};
 use crate::layout;
@@ -17,15 +19,34 @@ pub struct OwnerLock {
     _file: File,
 }
 
+/// Attempts to take a lock another handle is briefly holding (while checking it).
+const HOLD_ATTEMPTS: u32 = 100;
+
 /// Takes the lock file of `owner` and holds it until the returned value drops.
-pub fn hold(store: &Path, owner: u64) -> Result<OwnerLock> {
-    let file = open(store, owner)?;
-    match file.try_lock() {
-        Ok(()) => Ok(OwnerLock { _file: file }),
-        Err(error) => Err(EngineError::Io(format!(
-            "owner {owner} lock is taken: {error}"
-        ))),
+///
+/// Another handle's sweep may lock and delete the file between our create and our lock
+/// (it takes the lock before it deletes, see [`reap`]); so after locking we check that the
+/// path still names the file we locked, and start again if it does not.
+pub async fn hold(store: &Path, owner: u64) -> Result<OwnerLock> {
+    let path = layout::owner_lock(store, owner);
+    for _ in 0..HOLD_ATTEMPTS {
+        let file = open(store, owner)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            Err(TryLockError::Error(error)) => return Err(error.into()),
+        }
+        let locked = file.metadata()?.ino();
+        if std::fs::metadata(&path).is_ok_and(|m| m.ino() == locked) {
+            return Ok(OwnerLock { _file: file });
+        }
     }
+    Err(EngineError::Io(format!(
+        "could not take the lock of owner {owner}"
+    )))
 }
 
 fn open(store: &Path, owner: u64) -> Result<File> {
@@ -50,10 +71,23 @@ pub fn is_dead(store: &Path, owner: u64) -> Result<bool> {
     }
 }
 
-/// Removes a dead owner's lock file (idempotent).
-pub fn forget(store: &Path, owner: u64) -> Result<()> {
-    match std::fs::remove_file(layout::owner_lock(store, owner)) {
+/// Removes the lock file of `owner` if the owner is dead, holding its lock while it does so
+/// (so a handle that is just taking it will notice and start again). Returns whether it
+/// was dead.
+pub fn reap(store: &Path, owner: u64) -> Result<bool> {
+    let path = layout::owner_lock(store, owner);
+    let file = match OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(error) => return Err(error.into()),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(false),
+        Err(TryLockError::Error(error)) => return Err(error.into()),
+    }
+    match std::fs::remove_file(&path) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
-        _ => Ok(()),
+        _ => Ok(true),
     }
 }

@@ -84,8 +84,8 @@ fn forget_dead_owners(store: &Path, me: u64) -> Result<()> {
         .map(|s| s.owner)
         .collect();
     for id in owners {
-        if id != me && !in_use.contains(&id) && owner::is_dead(store, id)? {
-            owner::forget(store, id)?;
+        if id != me && !in_use.contains(&id) {
+            owner::reap(store, id)?;
         }
     }
     Ok(())

@@ -1,4 +1,6 @@
 //! Real-mode integration tests: the engine on multi-threaded tokio with real files.
+//! (Not built for the simulator: `--cfg madsim` replaces tokio's runtime.)
+#![cfg(not(madsim))]
 //!
 //! Nothing here configures failpoints, so these tests pass with and without the
 //! `failpoints` feature. Failpoint-driven recovery tests live in `failpoints_real.rs`.
@@ -9,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use faultline::sidecar::{self, Sidecar};
 use faultline::{layout, Engine, EngineError, Head, Item, Receipt, RecoveryReport};
@@ -188,33 +190,53 @@ const MAX_ATTEMPTS: usize = 1_000;
 /// One acknowledged append: its receipt and the items it carried.
 type Acked = (Receipt, Vec<Item>);
 
-/// Runs one append loop per entry of `tasks` (`(task id, handle)`) as concurrent tasks:
-/// `APPENDS` appends of `ITEMS` items each, retrying on conflict. Returns every acknowledged
-/// append and how many conflicts were retried.
-///
-/// The tasks are local tasks (`spawn_local`), not `tokio::spawn`: `Engine` is not `Send`
-/// (its owner lock holds a bare `rusqlite::Connection`, which is not `Sync`), so a future
-/// holding a handle cannot be moved between worker threads.
-async fn append_concurrently(tasks: Vec<(usize, Engine)>) -> (Vec<Acked>, usize) {
+/// Runs one append loop per entry of `tasks` (`(task id, handle)`) with `tokio::spawn`, so
+/// that on a multi-threaded runtime they run in parallel. Returns every acknowledged append
+/// and how many conflicts were retried.
+async fn spawn_append_loops(tasks: Vec<(usize, Engine)>) -> (Vec<Acked>, usize) {
+    let handles = tasks
+        .into_iter()
+        .map(|(task, engine)| tokio::spawn(append_loop(task, engine)))
+        .collect();
+    join_append_loops(handles).await
+}
+
+/// Runs one append loop per entry of `tasks` as local tasks of this thread; they interleave
+/// whenever an append waits on a lock. A second shape of concurrency next to
+/// `tokio::spawn`.
+async fn run_append_loops_locally(tasks: Vec<(usize, Engine)>) -> (Vec<Acked>, usize) {
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async move {
-            let handles: Vec<_> = tasks
+            let handles = tasks
                 .into_iter()
                 .map(|(task, engine)| tokio::task::spawn_local(append_loop(task, engine)))
                 .collect();
-            let mut acknowledged = Vec::new();
-            let mut conflicts = 0;
-            for handle in handles {
-                let (acks, task_conflicts) = handle.await.expect("append task panicked");
-                acknowledged.extend(acks);
-                conflicts += task_conflicts;
-            }
-            (acknowledged, conflicts)
+            join_append_loops(handles).await
         })
         .await
 }
 
+async fn join_append_loops(
+    handles: Vec<tokio::task::JoinHandle<(Vec<Acked>, usize)>>,
+) -> (Vec<Acked>, usize) {
+    let mut acknowledged = Vec::new();
+    let mut conflicts = 0;
+    for handle in handles {
+        let (acks, task_conflicts) = handle.await.expect("append task panicked");
+        acknowledged.extend(acks);
+        conflicts += task_conflicts;
+    }
+    (acknowledged, conflicts)
+}
+
+/// Handles are shared between tasks on a multi-threaded runtime.
+const _: fn() = || {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Engine>();
+};
+
+/// `APPENDS` appends of `ITEMS` items each through `engine`, retrying on conflict.
 async fn append_loop(task: usize, engine: Engine) -> (Vec<Acked>, usize) {
     let mut acknowledged = Vec::new();
     let mut conflicts = 0;
@@ -328,15 +350,40 @@ async fn check_after_concurrent_appends(dir: &Path, readers: &[&Engine], acknowl
     );
 }
 
-/// Two handles on one store, as two processes would hold them, four tasks appending through
-/// them (two per handle), retrying on conflict.
-///
-/// Each handle is driven from its own thread and runtime, so the two handles race in parallel
-/// on the SQLite files. (Local tasks sharing both handles on one thread would not interleave
-/// inside an append at all, since nothing in an uncontended append suspends: that variant saw
-/// zero conflicts in every run. `tokio::spawn` is impossible: `Engine` is not `Send`.)
+/// Two handles on one store (as two processes would hold them), four tasks appending
+/// through them from the multi-threaded runtime, retrying on conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_handles_append_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = open(dir.path(), "first").await;
+    let (second, report) = open(dir.path(), "second").await;
+    assert_eq!(report, RecoveryReport::default());
+    assert_ne!(first.owner(), second.owner());
+    first.create_dataset(DATASET).await.unwrap();
+    let seen_by_second = second.head(DATASET).await.unwrap();
+    assert_eq!(
+        seen_by_second,
+        Head::default(),
+        "the second handle sees the dataset"
+    );
+
+    let handles = [&first, &second];
+    let tasks = (0..TASKS)
+        .map(|task| (task, handles[task % handles.len()].clone()))
+        .collect();
+    let (acknowledged, conflicts) = spawn_append_loops(tasks).await;
+    eprintln!(
+        "{} appends acknowledged after {conflicts} conflicts",
+        acknowledged.len()
+    );
+
+    check_after_concurrent_appends(dir.path(), &[&first, &second], &acknowledged).await;
+}
+
+/// The same workload with each handle driven from its own thread and runtime (two tasks per
+/// handle), the closest this test binary gets to two processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_separate_runtimes_append_concurrently() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (setup, _) = open(dir.path(), "setup").await;
@@ -360,7 +407,7 @@ async fn two_handles_append_concurrently() {
                         .step_by(2)
                         .map(|t| (t, engine.clone()))
                         .collect();
-                    append_concurrently(tasks).await
+                    run_append_loops_locally(tasks).await
                 })
             })
         })
@@ -486,22 +533,16 @@ async fn open_skips_pending_write_of_live_owner() {
 /// Handles opening and closing a store concurrently (as processes starting and stopping
 /// would) must all open, and a live handle must keep its owner lock file.
 ///
-/// Ignored: it fails on the current engine, usually within 10 seconds. Each open's sweep
-/// (`recovery::forget_dead_owners`) tests other owners' lock files with `owner::is_dead` and
-/// deletes the dead ones with `owner::forget`, with nothing serializing sweepers against each
-/// other or against `owner::hold` of a handle still being opened. Two outcomes are seen:
-/// a live handle's lock file is deleted (its owner then looks dead to every later sweep,
-/// which would roll back its in-flight writes), or `Engine::open` fails with
-/// `sqlite: disk I/O error` (`SQLITE_IOERR_FSTAT`, a lock file deleted under a connection).
-/// Run it with `cargo test --test engine_real -- --ignored concurrent_opens`.
+/// Regression (found by review): each open's sweep reaps dead owners' lock files; a handle
+/// that had created its lock file but not yet locked it looked dead, lost its file, and
+/// every later sweep would roll back its in-flight writes. Many threads open and drop
+/// handles; every open must succeed and every live owner keep its lock file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug: concurrent sweeps delete owner lock files in use (SQLITE_IOERR_FSTAT)"]
 async fn concurrent_opens_all_succeed() {
     const THREADS: usize = 8;
-    const RUN_FOR: Duration = Duration::from_secs(30);
+    const OPENS_PER_THREAD: usize = 60;
 
     let dir = tempfile::tempdir().unwrap();
-    let deadline = Instant::now() + RUN_FOR;
     let failed = Arc::new(AtomicBool::new(false));
     let threads: Vec<_> = (0..THREADS)
         .map(|thread| {
@@ -512,7 +553,7 @@ async fn concurrent_opens_all_succeed() {
                     .enable_all()
                     .build()
                     .expect("runtime");
-                runtime.block_on(open_and_close(&dir, thread, deadline, &failed))
+                runtime.block_on(open_and_close(&dir, thread, OPENS_PER_THREAD, &failed))
             })
         })
         .collect();
@@ -530,17 +571,17 @@ async fn concurrent_opens_all_succeed() {
     );
 }
 
-/// Opens and drops handles until `deadline` or until any thread sees a failure; returns how
-/// many opens were tried and what failed.
+/// Opens and drops `count` handles or until any thread sees a failure; returns how many
+/// opens were tried and what failed.
 async fn open_and_close(
     dir: &Path,
     thread: usize,
-    deadline: Instant,
+    count: usize,
     failed: &AtomicBool,
 ) -> (usize, Vec<String>) {
     let mut opens = 0;
     let mut failures = Vec::new();
-    while Instant::now() < deadline && !failed.load(Ordering::Relaxed) {
+    while opens < count && !failed.load(Ordering::Relaxed) {
         opens += 1;
         match Engine::open(dir, &format!("thread-{thread}")).await {
             Ok((engine, _)) => {

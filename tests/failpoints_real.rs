@@ -11,7 +11,7 @@
 //! fail-rs's configuration is process-global, so every test takes [`Failpoints`] first: it
 //! holds a static lock for the whole test and a `fail::FailScenario` that clears every
 //! failpoint on setup and on teardown (also when the test panics).
-#![cfg(feature = "failpoints")]
+#![cfg(all(feature = "failpoints", not(madsim)))]
 
 mod common;
 

@@ -80,9 +80,13 @@ fn active() -> Option<Rc<dyn Simulation>> {
 }
 
 /// Evaluates one hit of `point`. Use through [`fp!`](crate::fp), which also registers it.
+///
+/// The decision is taken before the first await, so the future holds no `Rc` and stays
+/// `Send` (engine futures must run on multi-threaded tokio too).
 pub async fn hit(point: &'static str) -> Result<(), Injected> {
-    match active() {
-        Some(simulation) => apply(point, simulation.decide(point)).await,
+    let decision = active().map(|simulation| simulation.decide(point));
+    match decision {
+        Some(decision) => apply(point, decision).await,
         None => outside_simulation(point),
     }
 }

@@ -14,9 +14,6 @@ const INVARIANTS: &[InvariantDoc] = &[InvariantDoc {
     checks: "the counter equals the number of increments made; does not check ordering",
 }];
 
-/// Increments per node.
-const INCREMENTS: u64 = 4;
-
 impl Scenario for Canary {
     fn name(&self) -> &'static str {
         "canary"
@@ -54,7 +51,8 @@ mod simulated {
     use faultline_fp::fp;
     use faultline_sim::world::World;
 
-    use super::INCREMENTS;
+    /// Increments per node.
+    const INCREMENTS: u64 = 4;
 
     pub async fn run(world: World) {
         let counter = Arc::new(AtomicU64::new(0));

@@ -67,16 +67,30 @@ struct HuntResult {
 
 impl Violation {
     fn failure(&self) -> Failure {
-        Failure { kind: self.kind, invariant: self.invariant.clone(), message: self.message.clone() }
+        Failure {
+            kind: self.kind,
+            invariant: self.invariant.clone(),
+            message: self.message.clone(),
+        }
     }
 }
 
 pub(crate) fn hunt(args: HuntArgs, scenarios: &[Arc<dyn Scenario>]) -> Result<u8, String> {
     let pattern = Regex::new(&args.signature).map_err(|e| {
-        format!("--signature {:?} is not a valid regular expression: {e}", args.signature)
+        format!(
+            "--signature {:?} is not a valid regular expression: {e}",
+            args.signature
+        )
     })?;
     if args.run.seeds.is_none() && args.run.budget.is_none() {
-        return run(RunArgs { budget: Some("5m".to_owned()), ..args.run }, Some(pattern), scenarios);
+        return run(
+            RunArgs {
+                budget: Some("5m".to_owned()),
+                ..args.run
+            },
+            Some(pattern),
+            scenarios,
+        );
     }
     run(args.run, Some(pattern), scenarios)
 }
@@ -86,7 +100,11 @@ fn hunt_text(failure: &Failure) -> String {
     format!("{}: {}", failure.signature(), failure.message)
 }
 
-pub(crate) fn run(args: RunArgs, hunt: Option<Regex>, scenarios: &[Arc<dyn Scenario>]) -> Result<u8, String> {
+pub(crate) fn run(
+    args: RunArgs,
+    hunt: Option<Regex>,
+    scenarios: &[Arc<dyn Scenario>],
+) -> Result<u8, String> {
     let scenario = cli::find(scenarios, &args.scenario)?;
     let settings = env::settings()?;
     let seeds = seeds(&args, &settings)?;
@@ -112,12 +130,16 @@ pub(crate) fn run(args: RunArgs, hunt: Option<Regex>, scenarios: &[Arc<dyn Scena
         |seed, failure| {
             let dir = save_at_once(&settings, scenario.name(), seed, failure);
             cases.push((seed, failure.clone(), dir));
-            hunt.as_ref().is_some_and(|pattern| pattern.is_match(&hunt_text(failure)))
+            hunt.as_ref()
+                .is_some_and(|pattern| pattern.is_match(&hunt_text(failure)))
         },
         |runs, failures, elapsed| progress.show(runs, failures, elapsed),
     )?;
     eprintln!();
-    let wanted = |failure: &Failure| hunt.as_ref().is_none_or(|p| p.is_match(&hunt_text(failure)));
+    let wanted = |failure: &Failure| {
+        hunt.as_ref()
+            .is_none_or(|p| p.is_match(&hunt_text(failure)))
+    };
     let violations = finish_cases(&scenario, &settings, cases, !args.no_shrink, &wanted);
     let found = hunt.as_ref().map(|pattern| HuntResult {
         pattern: pattern.as_str().to_owned(),

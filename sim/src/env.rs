@@ -67,9 +67,10 @@ pub struct Settings {
 pub fn settings() -> Result<Settings, String> {
     warn_unknown();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut limits = Limits::default();
-    limits.time_limit = Duration::from_secs(number("FAULTLINE_TIME_LIMIT_SECONDS", 600, 1)?);
-    limits.max_steps = number("FAULTLINE_MAX_STEPS", 200_000, 1)?;
+    let limits = Limits {
+        time_limit: Duration::from_secs(number("FAULTLINE_TIME_LIMIT_SECONDS", 600, 1)?),
+        max_steps: number("FAULTLINE_MAX_STEPS", 200_000, 1)?,
+    };
     Ok(Settings {
         seed: number("FAULTLINE_SEED", 0, 0)?,
         jobs: number("FAULTLINE_JOBS", cores as u64, 1)? as usize,

@@ -144,7 +144,7 @@ impl Chooser {
     pub fn draw(&mut self, site: String, bound: u64) -> u64 {
         let value = match self.rng.as_mut() {
             Some(rng) => rng.below_or_equal(bound),
-            None => self.from_tape(&site, bound),
+            None => self.recorded_value(&site, bound),
         };
         self.record(site, value)
     }
@@ -155,7 +155,7 @@ impl Chooser {
         let bound = weights.len().saturating_sub(1) as u64;
         let value = match self.rng.as_mut() {
             Some(rng) => rng.weighted(weights),
-            None => self.from_tape(&site, bound),
+            None => self.recorded_value(&site, bound),
         };
         self.record(site, value)
     }
@@ -168,7 +168,7 @@ impl Chooser {
         }
     }
 
-    fn from_tape(&mut self, site: &str, bound: u64) -> u64 {
+    fn recorded_value(&mut self, site: &str, bound: u64) -> u64 {
         match self.tape.get(site) {
             Some(value) if *value <= bound => *value,
             Some(value) => {

@@ -33,7 +33,7 @@ pub fn pending_files(dir: &Path) -> Vec<PathBuf> {
     files_in(&layout::pending_dir(dir))
 }
 
-/// Every owner lock file (`<dir>/owners/*.lock`, not SQLite's journals next to them), sorted.
+/// Every owner lock file (`<dir>/owners/*.lock`, ignoring any other file there), sorted.
 pub fn owner_lock_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = files_in(&layout::owners_dir(dir));
     files.retain(|path| path.extension().is_some_and(|e| e == "lock"));

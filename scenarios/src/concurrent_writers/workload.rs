@@ -166,10 +166,7 @@ async fn run_writer(shared: Arc<Shared>, writer: usize) {
     if resume_after_crash(&shared, writer) {
         check_durable(&shared, &engine).await;
     }
-    loop {
-        let Some((index, dataset, items)) = next_append(&shared, writer) else {
-            break;
-        };
+    while let Some((index, dataset, items)) = next_append(&shared, writer) {
         let status = append_with_retry(&shared, &engine, (writer, index), &dataset, &items).await;
         let mut ledger = shared.ledger();
         ledger

@@ -1,0 +1,194 @@
+//! The command line as users and gates use it: the printed reproduction line works, bad input
+//! exits 2 with a message naming what is accepted, and nothing is overwritten.
+#![cfg(madsim)]
+
+mod common;
+
+use std::process::Output;
+
+fn sim(args: &[&str], reports: &std::path::Path) -> Output {
+    common::binary()
+        .args(args)
+        .env("FAULTLINE_REPORTS", reports)
+        .env("FAULTLINE_SHRINK_SECONDS", "20")
+        .output()
+        .expect("run")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn the_printed_reproduction_line_replays_the_failure() {
+    let reports = tempfile::tempdir().unwrap();
+    let output = sim(
+        &[
+            "run",
+            "--scenario",
+            "canary",
+            "--seeds",
+            "0..30",
+            "--jobs",
+            "1",
+        ],
+        reports.path(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("reproduce: "))
+        .expect("a reproduction line");
+    let args: Vec<&str> = line
+        .strip_prefix("cargo sim ")
+        .expect("a cargo sim command")
+        .split(' ')
+        .collect();
+    let replay = sim(&args, reports.path());
+    let replayed = text(&replay);
+    assert_eq!(replay.status.code(), Some(1), "{replayed}");
+    assert!(
+        replayed.contains("FAIL invariant:counter-exact"),
+        "{replayed}"
+    );
+    assert!(
+        !replayed.contains("NOT reproduced") && !replayed.contains("diverged"),
+        "{replayed}"
+    );
+}
+
+#[test]
+fn json_summary_has_the_fields_gates_read() {
+    let reports = tempfile::tempdir().unwrap();
+    let output = sim(
+        &[
+            "run",
+            "--scenario",
+            "canary",
+            "--seeds",
+            "0..10",
+            "--jobs",
+            "2",
+            "--json",
+            "--no-shrink",
+        ],
+        reports.path(),
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(summary["scenario"], "canary");
+    assert_eq!(summary["runs"], 10);
+    assert!(summary["runs_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(summary["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["invariant"] == "counter-exact"));
+}
+
+#[test]
+fn bad_input_exits_2_and_says_what_is_accepted() {
+    let reports = tempfile::tempdir().unwrap();
+    let dir = reports.path();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["run", "--scenario", "nope", "--seeds", "0..3"],
+            "accepted scenarios are concurrent-writers, canary",
+        ),
+        (
+            &["run", "--scenario", "canary", "--seeds", "9..3"],
+            "expected A..B",
+        ),
+        (
+            &["run", "--scenario", "canary", "--budget", "soon"],
+            "e.g. 60s",
+        ),
+        (
+            &["replay", "--scenario", "canary", "--seed", "x"],
+            "expected a whole number",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = sim(args, dir);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+        assert!(
+            text(&output).contains(expected),
+            "{args:?}: {}",
+            text(&output)
+        );
+    }
+    let output = common::binary()
+        .args(["list"])
+        .env("FAULTLINE_JOBS", "many")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "list does not read settings");
+    let output = sim(&["run", "--scenario", "canary", "--seeds", "0..2"], dir);
+    assert_eq!(output.status.code(), Some(1));
+    let output = common::binary()
+        .args(["run", "--scenario", "canary", "--seeds", "0..2"])
+        .env("FAULTLINE_JOBS", "many")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output).contains("FAULTLINE_JOBS=\"many\" is not valid"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn bad_trace_files_exit_2_and_are_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorded = common::run("canary", 1, faultline_sim::tape::Source::Seed)
+        .tape
+        .to_json();
+    let cases = [
+        (
+            "truncated.json",
+            recorded[..recorded.len() / 2].to_owned(),
+            "truncated",
+        ),
+        (
+            "newer.json",
+            recorded.replace("\"version\": 1", "\"version\": 9"),
+            "reads version 1 only",
+        ),
+        (
+            "other.json",
+            "{\"format\": \"something-else\"}".to_owned(),
+            "not a tape file",
+        ),
+    ];
+    for (name, contents, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &contents).unwrap();
+        for command in ["replay", "shrink"] {
+            let output = sim(&[command, "--trace", path.to_str().unwrap()], dir.path());
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{command} {name}: {}",
+                text(&output)
+            );
+            assert!(
+                text(&output).contains(expected),
+                "{command} {name}: {}",
+                text(&output)
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            contents,
+            "{name} was modified"
+        );
+    }
+    let missing = sim(&["replay", "--trace", "/nonexistent/tape.json"], dir.path());
+    assert_eq!(missing.status.code(), Some(2));
+}

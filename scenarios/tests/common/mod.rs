@@ -1,0 +1,33 @@
+//! Helpers shared by the simulator-build tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use faultline_sim::limits::Limits;
+use faultline_sim::runner::{self, RunOutcome, RunRequest};
+use faultline_sim::tape::Source;
+use faultline_sim::Scenario;
+
+/// The registered scenario called `name`.
+pub fn scenario(name: &str) -> Arc<dyn Scenario> {
+    faultline_scenarios::registry()
+        .into_iter()
+        .find(|s| s.name() == name)
+        .expect("registered")
+}
+
+/// One run of `name` with `seed` from `source`, with default limits.
+pub fn run(name: &str, seed: u64, source: Source) -> RunOutcome {
+    let request = RunRequest {
+        seed,
+        source,
+        limits: Limits::default(),
+        scratch: std::env::temp_dir(),
+    };
+    runner::run(scenario(name), request)
+}
+
+/// The simulator binary built for these tests.
+pub fn binary() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_faultline-sim"))
+}
