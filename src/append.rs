@@ -12,7 +12,32 @@ use crate::error::{EngineError, Result};
 use crate::manifest::{self, Link};
 use crate::sidecar::{self, Sidecar};
 use crate::table::{self, Item};
-use crate::{sql, Engine};
+use crate::{records, sql, Engine};
+
+/// What one write adds: dataset items, or node records (keyed JSON objects).
+#[derive(Debug, Clone, Copy)]
+pub enum Rows<'a> {
+    /// Items appended to a dataset.
+    Items(&'a [Item]),
+    /// Records loaded into a node type's table.
+    Records(&'a [(String, serde_json::Map<String, serde_json::Value>)]),
+}
+
+impl Rows<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Rows::Items(items) => items.len() as u64,
+            Rows::Records(records) => records.len() as u64,
+        }
+    }
+
+    fn insert(&self, connection: &rusqlite::Connection, txid: &str) -> Result<()> {
+        match self {
+            Rows::Items(items) => table::insert(connection, txid, items),
+            Rows::Records(rows) => records::insert(connection, txid, rows),
+        }
+    }
+}
 
 /// What an acknowledged append published.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +56,11 @@ impl Engine {
     /// Appends `items` to `dataset` as one new version. One attempt: on
     /// [`EngineError::Conflict`] the caller may retry, which pins a fresh base.
     pub async fn append(&self, dataset: &str, items: &[Item]) -> Result<Receipt> {
+        self.write(dataset, Rows::Items(items)).await
+    }
+
+    /// Writes `rows` to `table` as one new version (the protocol of [`Engine::append`]).
+    pub async fn write(&self, dataset: &str, rows: Rows<'_>) -> Result<Receipt> {
         self.retry_leftover_sidecars();
         let head = self.head(dataset).await?;
         fp!("engine.append.after_pin").await?;
@@ -38,10 +68,10 @@ impl Engine {
             version: head.version + 1,
             parent: head.version,
             txid: self.next_txid(),
-            items_total: head.items_total + items.len() as u64,
+            items_total: head.items_total + rows.len(),
         };
         self.write_sidecar(dataset, &link).await?;
-        if let Err(error) = self.stage_and_publish(dataset, &link, items).await {
+        if let Err(error) = self.stage_and_publish(dataset, &link, rows).await {
             self.abandon(dataset, &link.txid).await;
             return Err(error);
         }
@@ -50,7 +80,7 @@ impl Engine {
             version: link.version,
             txid: link.txid,
             items_total: link.items_total,
-            appended: items.len() as u64,
+            appended: rows.len(),
         })
     }
 
@@ -66,17 +96,17 @@ impl Engine {
         sidecar::write(self.dir(), &sidecar)
     }
 
-    async fn stage_and_publish(&self, dataset: &str, link: &Link, items: &[Item]) -> Result<()> {
-        self.stage(dataset, &link.txid, items).await?;
+    async fn stage_and_publish(&self, dataset: &str, link: &Link, rows: Rows<'_>) -> Result<()> {
+        self.stage(dataset, &link.txid, rows).await?;
         fp!("engine.append.before_publish").await?;
         self.publish(dataset, link).await
     }
 
-    async fn stage(&self, dataset: &str, txid: &str, items: &[Item]) -> Result<()> {
+    async fn stage(&self, dataset: &str, txid: &str, rows: Rows<'_>) -> Result<()> {
         let table = self.table(dataset).await?;
         let mut connection = table.lock().await;
         sql::begin_write(&mut connection, "table.stage").await?;
-        let result = stage_rows(&mut connection, txid, items).await;
+        let result = stage_rows(&mut connection, txid, rows).await;
         if result.is_err() {
             sql::rollback_quietly(&connection);
         }
@@ -134,9 +164,9 @@ impl Engine {
 async fn stage_rows(
     connection: &mut rusqlite::Connection,
     txid: &str,
-    items: &[Item],
+    rows: Rows<'_>,
 ) -> Result<()> {
-    table::insert(connection, txid, items)?;
+    rows.insert(connection, txid)?;
     fp!("engine.stage.before_commit").await?;
     sql::retry_busy(connection, "table.stage.commit", |c| {
         c.execute_batch("COMMIT")

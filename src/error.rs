@@ -16,6 +16,22 @@ pub enum EngineError {
         /// The version found at publish time.
         current: u64,
     },
+    /// The table is being migrated; writes to it are refused until the migration ends.
+    Migrating {
+        /// The table.
+        table: String,
+        /// The migration holding it.
+        migration: String,
+    },
+    /// A schema change that cannot be applied as asked.
+    InvalidSchema(String),
+    /// A legacy record that cannot be decoded, under the fail-the-migration policy.
+    BadRecord {
+        /// The record's key.
+        key: String,
+        /// Why it cannot be decoded.
+        reason: String,
+    },
     /// The named dataset does not exist.
     UnknownDataset(String),
     /// A dataset name that cannot be used (names are 1 to 64 of `A-Z a-z 0-9 _ -`).
@@ -47,7 +63,7 @@ pub enum EngineError {
 impl EngineError {
     /// Whether a retry on a fresh base may succeed.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, EngineError::Conflict { .. })
+        matches!(self, EngineError::Conflict { .. } | EngineError::Migrating { .. })
     }
 }
 
@@ -62,6 +78,13 @@ impl fmt::Display for EngineError {
                 f,
                 "conflict on {table}: expected manifest version {expected} but current is {current}"
             ),
+            EngineError::Migrating { table, migration } => {
+                write!(f, "conflict on {table}: migration {migration} holds it")
+            }
+            EngineError::InvalidSchema(message) => write!(f, "invalid schema change: {message}"),
+            EngineError::BadRecord { key, reason } => {
+                write!(f, "legacy record {key:?} cannot be decoded: {reason}")
+            }
             EngineError::UnknownDataset(name) => write!(f, "unknown dataset {name:?}"),
             EngineError::InvalidName(name) => write!(
                 f,

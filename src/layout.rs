@@ -46,3 +46,8 @@ pub fn valid_dataset_name(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
+
+/// Whether a table holds node records (`nodes-<type>`) rather than dataset items.
+pub fn is_record_table(name: &str) -> bool {
+    name.starts_with("nodes-")
+}

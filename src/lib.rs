@@ -14,10 +14,15 @@
 mod append;
 pub mod error;
 pub mod layout;
+pub mod legacy;
 pub mod manifest;
+pub mod migrate;
+mod nodes;
 mod owner;
 mod read;
+pub mod records;
 pub mod recovery;
+pub mod schema;
 pub mod sidecar;
 pub mod sql;
 pub mod table;
@@ -30,7 +35,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::sync::Mutex;
 
-pub use append::Receipt;
+pub use append::{Receipt, Rows};
 pub use error::{EngineError, Result};
 pub use manifest::Link;
 pub use read::{Head, VersionStream};
@@ -102,7 +107,7 @@ impl Engine {
             return Err(EngineError::InvalidName(name.to_owned()));
         }
         let mut connection = sql::open(&layout::table(self.dir(), name))?;
-        table::create(&mut connection).await?;
+        create_table_file(&mut connection, name).await?;
         let mut manifest = self.inner.manifest.lock().await;
         manifest::add_table(&mut manifest, name).await
     }
@@ -120,7 +125,7 @@ impl Engine {
         }
         self.head(dataset).await?;
         let mut connection = sql::open(&layout::table(self.dir(), dataset))?;
-        table::create(&mut connection).await?;
+        create_table_file(&mut connection, dataset).await?;
         let connection = Arc::new(Mutex::new(connection));
         tables.insert(dataset.to_owned(), connection.clone());
         Ok(connection)
@@ -136,8 +141,20 @@ impl Engine {
     async fn unstage(&self, dataset: &str, txid: &str) -> Result<usize> {
         let table = self.table(dataset).await?;
         let mut connection = table.lock().await;
+        if layout::is_record_table(dataset) {
+            return sql::retry_busy(&mut connection, "records.unstage", |c| records::unstage(c, txid)).await;
+        }
         table::unstage(&mut connection, txid).await
     }
 }
 
 use faultline_fp::fp;
+
+/// Creates the schema a table file of this name holds (node records or dataset items).
+async fn create_table_file(connection: &mut Connection, name: &str) -> Result<()> {
+    if layout::is_record_table(name) {
+        records::create(connection).await
+    } else {
+        table::create(connection).await
+    }
+}

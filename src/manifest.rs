@@ -10,7 +10,7 @@ use crate::error::{EngineError, Result};
 use crate::sql;
 
 /// The manifest schema version stamped in `user_version`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tables(
@@ -29,6 +29,15 @@ CREATE INDEX IF NOT EXISTS chain_txid ON chain(txid);
 CREATE TABLE IF NOT EXISTS owners(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     label TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catalog(
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases(
+    tbl TEXT PRIMARY KEY,
+    migration TEXT NOT NULL,
+    owner INTEGER NOT NULL
 );
 ";
 
@@ -130,6 +139,9 @@ pub fn compare_and_swap(connection: &Connection, table: &str, link: &Link) -> Re
         connection.query_row("SELECT version FROM tables WHERE name = ?1", [table], |r| {
             r.get(0)
         })?;
+    if let Some(migration) = lease_of(connection, table)? {
+        return Err(EngineError::Migrating { table: table.to_owned(), migration });
+    }
     if current != link.parent {
         return Err(EngineError::Conflict {
             table: table.to_owned(),
@@ -151,5 +163,36 @@ pub fn compare_and_swap(connection: &Connection, table: &str, link: &Link) -> Re
         "UPDATE tables SET version = ?2 WHERE name = ?1",
         params![table, link.version],
     )?;
+    Ok(())
+}
+
+/// The migration holding `table`, if one does.
+pub fn lease_of(connection: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
+    connection
+        .query_row("SELECT migration FROM leases WHERE tbl = ?1", [table], |r| r.get(0))
+        .optional()
+}
+
+/// Every lease: `(table, migration, owner)`, by table.
+pub fn leases(connection: &Connection) -> rusqlite::Result<Vec<(String, String, u64)>> {
+    let mut statement = connection.prepare_cached("SELECT tbl, migration, owner FROM leases ORDER BY tbl")?;
+    let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+/// Inside an open write transaction: publishes one step of `migration` on `table`, moving it
+/// from `from` to `from + 1`, or fails with [`EngineError::Conflict`] if the table is not at
+/// `from` (the migration holds the lease, so only a bug or a stale plan gets there).
+pub fn publish_step(connection: &Connection, table: &str, from: u64, txid: &str) -> Result<()> {
+    let current: u64 =
+        connection.query_row("SELECT version FROM tables WHERE name = ?1", [table], |r| r.get(0))?;
+    if current != from {
+        return Err(EngineError::Conflict { table: table.to_owned(), expected: from, current });
+    }
+    connection.execute(
+        "INSERT INTO chain(tbl, version, parent, txid, items_total) VALUES (?1, ?2, ?3, ?4, 0)",
+        params![table, from + 1, from, txid],
+    )?;
+    connection.execute("UPDATE tables SET version = ?2 WHERE name = ?1", params![table, from + 1])?;
     Ok(())
 }

@@ -26,6 +26,12 @@ pub struct RecoveryReport {
     pub rolled_back: u32,
     /// Sidecars skipped because their owner is alive.
     pub skipped_live: u32,
+    /// Migrations found complete (catalog switched): only their sidecar removed.
+    pub migrations_completed: u32,
+    /// Migrations rolled forward to the end.
+    pub migrations_rolled_forward: u32,
+    /// Leases released whose migration never started.
+    pub leases_released: u32,
 }
 
 /// Sweeps every pending write of a dead owner.
@@ -49,8 +55,27 @@ pub async fn sweep(engine: &Engine) -> Result<RecoveryReport> {
             Outcome::RolledBack => report.rolled_back += 1,
         }
     }
+    sweep_migrations(engine, &mut report).await?;
     forget_dead_owners(store, engine.owner())?;
     Ok(report)
+}
+
+async fn sweep_migrations(engine: &Engine, report: &mut RecoveryReport) -> Result<()> {
+    let store = engine.dir();
+    let migrations = crate::migrate::pending(store)?;
+    for migration in &migrations {
+        if !owner::is_dead(store, migration.owner)? {
+            report.skipped_live += 1;
+            continue;
+        }
+        fp!("engine.recovery.classify_migration").await?;
+        match engine.resume_migration(migration).await? {
+            true => report.migrations_completed += 1,
+            false => report.migrations_rolled_forward += 1,
+        }
+    }
+    report.leases_released += engine.release_orphan_leases(&migrations).await?;
+    Ok(())
 }
 
 enum Outcome {
