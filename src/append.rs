@@ -19,22 +19,28 @@ use crate::{records, sql, Engine};
 pub enum Rows<'a> {
     /// Items appended to a dataset.
     Items(&'a [Item]),
-    /// Records loaded into a node type's table.
-    Records(&'a [(String, serde_json::Map<String, serde_json::Value>)]),
+    /// Records loaded into a node type's table, prepared against catalog version
+    /// `catalog` (the publish fails with a conflict if the catalog moved since).
+    Records {
+        /// The records.
+        rows: &'a [(String, serde_json::Map<String, serde_json::Value>)],
+        /// The catalog version they were prepared for.
+        catalog: u64,
+    },
 }
 
 impl Rows<'_> {
     fn len(&self) -> u64 {
         match self {
             Rows::Items(items) => items.len() as u64,
-            Rows::Records(records) => records.len() as u64,
+            Rows::Records { rows, .. } => rows.len() as u64,
         }
     }
 
     fn insert(&self, connection: &rusqlite::Connection, txid: &str) -> Result<()> {
         match self {
             Rows::Items(items) => table::insert(connection, txid, items),
-            Rows::Records(rows) => records::insert(connection, txid, rows),
+            Rows::Records { rows, .. } => records::insert(connection, txid, rows),
         }
     }
 }
@@ -99,7 +105,11 @@ impl Engine {
     async fn stage_and_publish(&self, dataset: &str, link: &Link, rows: Rows<'_>) -> Result<()> {
         self.stage(dataset, &link.txid, rows).await?;
         fp!("engine.append.before_publish").await?;
-        self.publish(dataset, link).await
+        let catalog = match rows {
+            Rows::Records { catalog, .. } => Some(catalog),
+            Rows::Items(_) => None,
+        };
+        self.publish(dataset, link, catalog).await
     }
 
     async fn stage(&self, dataset: &str, txid: &str, rows: Rows<'_>) -> Result<()> {
@@ -113,10 +123,10 @@ impl Engine {
         result
     }
 
-    async fn publish(&self, dataset: &str, link: &Link) -> Result<()> {
+    async fn publish(&self, dataset: &str, link: &Link, catalog: Option<u64>) -> Result<()> {
         let mut connection = self.inner.manifest.lock().await;
         sql::begin_write(&mut connection, "manifest.publish").await?;
-        let result = swap_and_commit(&mut connection, dataset, link).await;
+        let result = swap_and_commit(&mut connection, dataset, link, catalog).await;
         if result.is_err() {
             sql::rollback_quietly(&connection);
         }
@@ -178,8 +188,15 @@ async fn swap_and_commit(
     connection: &mut rusqlite::Connection,
     dataset: &str,
     link: &Link,
+    catalog: Option<u64>,
 ) -> Result<()> {
     manifest::compare_and_swap(connection, dataset, link)?;
+    if let Some(expected) = catalog {
+        let current = crate::schema::read(connection)?.version;
+        if current != expected {
+            return Err(EngineError::SchemaChanged { expected, current });
+        }
+    }
     fp!("engine.publish.before_commit").await?;
     sql::retry_busy(connection, "manifest.publish.commit", |c| {
         c.execute_batch("COMMIT")

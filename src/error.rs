@@ -23,6 +23,13 @@ pub enum EngineError {
         /// The migration holding it.
         migration: String,
     },
+    /// The catalog changed between preparing a load and publishing it. Retry.
+    SchemaChanged {
+        /// The catalog version the load was prepared for.
+        expected: u64,
+        /// The catalog version at publish time.
+        current: u64,
+    },
     /// A schema change that cannot be applied as asked.
     InvalidSchema(String),
     /// A legacy record that cannot be decoded, under the fail-the-migration policy.
@@ -63,7 +70,12 @@ pub enum EngineError {
 impl EngineError {
     /// Whether a retry on a fresh base may succeed.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, EngineError::Conflict { .. } | EngineError::Migrating { .. })
+        matches!(
+            self,
+            EngineError::Conflict { .. }
+                | EngineError::Migrating { .. }
+                | EngineError::SchemaChanged { .. }
+        )
     }
 }
 
@@ -81,6 +93,10 @@ impl fmt::Display for EngineError {
             EngineError::Migrating { table, migration } => {
                 write!(f, "conflict on {table}: migration {migration} holds it")
             }
+            EngineError::SchemaChanged { expected, current } => write!(
+                f,
+                "conflict: the load was prepared for catalog version {expected} but it is now {current}"
+            ),
             EngineError::InvalidSchema(message) => write!(f, "invalid schema change: {message}"),
             EngineError::BadRecord { key, reason } => {
                 write!(f, "legacy record {key:?} cannot be decoded: {reason}")

@@ -26,7 +26,8 @@ pub fn encode(record: &Map<String, Value>) -> Result<Vec<u8>, String> {
     let count = u16::try_from(record.len()).map_err(|_| "too many fields".to_owned())?;
     out.extend_from_slice(&count.to_le_bytes());
     for (name, value) in record {
-        let name_len = u16::try_from(name.len()).map_err(|_| format!("field name {name:?} too long"))?;
+        let name_len =
+            u16::try_from(name.len()).map_err(|_| format!("field name {name:?} too long"))?;
         out.extend_from_slice(&name_len.to_le_bytes());
         out.extend_from_slice(name.as_bytes());
         encode_value(&mut out, name, value)?;
@@ -63,7 +64,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, count: usize, what: &str) -> Result<&'a [u8], String> {
-        let end = self.at.checked_add(count).filter(|end| *end <= self.bytes.len());
+        let end = self
+            .at
+            .checked_add(count)
+            .filter(|end| *end <= self.bytes.len());
         let end = end.ok_or_else(|| format!("truncated {what} at byte {}", self.at))?;
         let slice = &self.bytes[self.at..end];
         self.at = end;
@@ -71,13 +75,16 @@ impl<'a> Reader<'a> {
     }
 
     fn u16(&mut self, what: &str) -> Result<u16, String> {
-        Ok(u16::from_le_bytes(self.take(2, what)?.try_into().expect("two bytes")))
+        Ok(u16::from_le_bytes(
+            self.take(2, what)?.try_into().expect("two bytes"),
+        ))
     }
 
     fn text(&mut self, count: usize, what: &str) -> Result<String, String> {
         let at = self.at;
         let bytes = self.take(count, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| format!("invalid UTF-8 in {what} at byte {at}"))
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| format!("invalid UTF-8 in {what} at byte {at}"))
     }
 }
 
@@ -99,7 +106,10 @@ pub fn decode(bytes: &[u8]) -> Result<Map<String, Value>, String> {
         }
     }
     if reader.at != bytes.len() {
-        return Err(format!("{} trailing bytes after the last field", bytes.len() - reader.at));
+        return Err(format!(
+            "{} trailing bytes after the last field",
+            bytes.len() - reader.at
+        ));
     }
     Ok(record)
 }
@@ -109,16 +119,24 @@ fn decode_value(reader: &mut Reader<'_>, name: &str) -> Result<Value, String> {
     match reader.take(1, "tag")?[0] {
         0 => Ok(Value::Null),
         1 => {
-            let len = u32::from_le_bytes(reader.take(4, "string length")?.try_into().expect("4")) as usize;
+            let len = u32::from_le_bytes(reader.take(4, "string length")?.try_into().expect("4"))
+                as usize;
             Ok(Value::String(reader.text(len, name)?))
         }
-        2 => Ok(Value::from(i64::from_le_bytes(reader.take(8, name)?.try_into().expect("8")))),
+        2 => Ok(Value::from(i64::from_le_bytes(
+            reader.take(8, name)?.try_into().expect("8"),
+        ))),
         3 => match reader.take(1, name)?[0] {
             0 => Ok(Value::Bool(false)),
             1 => Ok(Value::Bool(true)),
-            other => Err(format!("field {name}: boolean byte {other} at byte {}", reader.at - 1)),
+            other => Err(format!(
+                "field {name}: boolean byte {other} at byte {}",
+                reader.at - 1
+            )),
         },
-        other => Err(format!("field {name}: unknown tag {other} at byte {tag_at}")),
+        other => Err(format!(
+            "field {name}: unknown tag {other} at byte {tag_at}"
+        )),
     }
 }
 
@@ -143,7 +161,9 @@ mod tests {
     #[test]
     fn damaged_records_are_errors_naming_the_problem() {
         let bytes = encode(&object(json!({"name": "abc"}))).unwrap();
-        assert!(decode(&bytes[..bytes.len() - 1]).unwrap_err().contains("truncated"));
+        assert!(decode(&bytes[..bytes.len() - 1])
+            .unwrap_err()
+            .contains("truncated"));
         assert!(decode(b"XX1\0\0").unwrap_err().contains("bad magic"));
         let mut extra = bytes.clone();
         extra.push(0);

@@ -142,7 +142,10 @@ impl Engine {
         let table = self.table(dataset).await?;
         let mut connection = table.lock().await;
         if layout::is_record_table(dataset) {
-            return sql::retry_busy(&mut connection, "records.unstage", |c| records::unstage(c, txid)).await;
+            return sql::retry_busy(&mut connection, "records.unstage", |c| {
+                records::unstage(c, txid)
+            })
+            .await;
         }
         table::unstage(&mut connection, txid).await
     }

@@ -140,7 +140,10 @@ pub fn compare_and_swap(connection: &Connection, table: &str, link: &Link) -> Re
             r.get(0)
         })?;
     if let Some(migration) = lease_of(connection, table)? {
-        return Err(EngineError::Migrating { table: table.to_owned(), migration });
+        return Err(EngineError::Migrating {
+            table: table.to_owned(),
+            migration,
+        });
     }
     if current != link.parent {
         return Err(EngineError::Conflict {
@@ -169,13 +172,18 @@ pub fn compare_and_swap(connection: &Connection, table: &str, link: &Link) -> Re
 /// The migration holding `table`, if one does.
 pub fn lease_of(connection: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
     connection
-        .query_row("SELECT migration FROM leases WHERE tbl = ?1", [table], |r| r.get(0))
+        .query_row(
+            "SELECT migration FROM leases WHERE tbl = ?1",
+            [table],
+            |r| r.get(0),
+        )
         .optional()
 }
 
 /// Every lease: `(table, migration, owner)`, by table.
 pub fn leases(connection: &Connection) -> rusqlite::Result<Vec<(String, String, u64)>> {
-    let mut statement = connection.prepare_cached("SELECT tbl, migration, owner FROM leases ORDER BY tbl")?;
+    let mut statement =
+        connection.prepare_cached("SELECT tbl, migration, owner FROM leases ORDER BY tbl")?;
     let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.collect()
 }
@@ -185,14 +193,23 @@ pub fn leases(connection: &Connection) -> rusqlite::Result<Vec<(String, String, 
 /// `from` (the migration holds the lease, so only a bug or a stale plan gets there).
 pub fn publish_step(connection: &Connection, table: &str, from: u64, txid: &str) -> Result<()> {
     let current: u64 =
-        connection.query_row("SELECT version FROM tables WHERE name = ?1", [table], |r| r.get(0))?;
+        connection.query_row("SELECT version FROM tables WHERE name = ?1", [table], |r| {
+            r.get(0)
+        })?;
     if current != from {
-        return Err(EngineError::Conflict { table: table.to_owned(), expected: from, current });
+        return Err(EngineError::Conflict {
+            table: table.to_owned(),
+            expected: from,
+            current,
+        });
     }
     connection.execute(
         "INSERT INTO chain(tbl, version, parent, txid, items_total) VALUES (?1, ?2, ?3, ?4, 0)",
         params![table, from + 1, from, txid],
     )?;
-    connection.execute("UPDATE tables SET version = ?2 WHERE name = ?1", params![table, from + 1])?;
+    connection.execute(
+        "UPDATE tables SET version = ?2 WHERE name = ?1",
+        params![table, from + 1],
+    )?;
     Ok(())
 }

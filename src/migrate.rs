@@ -71,7 +71,11 @@ impl MigrationOptions {
 
 impl Default for MigrationOptions {
     fn default() -> Self {
-        MigrationOptions { allow_data_loss: false, batch_size: 500, bad_records: BadRecordPolicy::FailMigration }
+        MigrationOptions {
+            allow_data_loss: false,
+            batch_size: 500,
+            bad_records: BadRecordPolicy::FailMigration,
+        }
     }
 }
 
@@ -160,14 +164,19 @@ fn sidecar_path(store: &Path, id: &str) -> PathBuf {
 pub fn pending(store: &Path) -> Result<Vec<MigrationSidecar>> {
     let dir = migrations_dir(store);
     std::fs::create_dir_all(&dir)?;
-    let mut paths: Vec<PathBuf> =
-        std::fs::read_dir(&dir)?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>()?;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
     paths.sort();
     let mut sidecars = Vec::new();
-    for path in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+    for path in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+    {
         let bytes = std::fs::read(path)?;
-        let sidecar = serde_json::from_slice(&bytes)
-            .map_err(|e| EngineError::Corrupt(format!("migration sidecar {}: {e}", path.display())))?;
+        let sidecar = serde_json::from_slice(&bytes).map_err(|e| {
+            EngineError::Corrupt(format!("migration sidecar {}: {e}", path.display()))
+        })?;
         sidecars.push(sidecar);
     }
     Ok(sidecars)
@@ -193,28 +202,50 @@ fn remove_sidecar(store: &Path, id: &str) -> Result<()> {
 }
 
 /// What a node type's change needs, before row counts turn it into batch steps.
-fn changes(node_type: &str, old: &schema::NodeType, new: &schema::NodeType, options: &MigrationOptions) -> Result<Vec<StepKind>> {
+fn changes(
+    node_type: &str,
+    old: &schema::NodeType,
+    new: &schema::NodeType,
+    options: &MigrationOptions,
+) -> Result<Vec<StepKind>> {
     let mut kinds = Vec::new();
     match (old.encoding, new.encoding) {
         (Encoding::Legacy, Encoding::Json) => kinds.push(StepKind::ReEncode),
         (Encoding::Json, Encoding::Legacy) => {
-            return Err(EngineError::InvalidSchema(format!("{node_type}: cannot go back to the legacy encoding")))
+            return Err(EngineError::InvalidSchema(format!(
+                "{node_type}: cannot go back to the legacy encoding"
+            )))
         }
         _ => {}
     }
     for (name, property) in &new.properties {
         if !old.properties.contains_key(name) {
             let default = property.default.clone().unwrap_or(Value::Null);
-            kinds.push(StepKind::AddProperty { property: name.clone(), default });
+            kinds.push(StepKind::AddProperty {
+                property: name.clone(),
+                default,
+            });
         }
     }
-    for name in old.properties.keys().filter(|name| !new.properties.contains_key(*name)) {
+    for name in old
+        .properties
+        .keys()
+        .filter(|name| !new.properties.contains_key(*name))
+    {
         if !options.allow_data_loss {
             return Err(EngineError::InvalidSchema(format!(
                 "{node_type}: removing property {name} loses data; allow data loss or soft-drop it"
             )));
         }
-        kinds.push(StepKind::HardDrop { property: name.clone() });
+        kinds.push(StepKind::HardDrop {
+            property: name.clone(),
+        });
+    }
+    let changes_properties = kinds.iter().any(|k| !matches!(k, StepKind::ReEncode));
+    if changes_properties && new.encoding == Encoding::Legacy {
+        return Err(EngineError::InvalidSchema(format!(
+            "{node_type}: adding or removing properties of a legacy-encoded type needs re-encoding it to JSON"
+        )));
     }
     Ok(kinds)
 }
@@ -227,35 +258,83 @@ fn validate(old: &Schema, new: &Schema) -> Result<()> {
         )));
     }
     if old.node_types.keys().ne(new.node_types.keys()) {
-        return Err(EngineError::InvalidSchema("adding or removing node types is not supported".to_owned()));
+        return Err(EngineError::InvalidSchema(
+            "adding or removing node types is not supported".to_owned(),
+        ));
     }
     Ok(())
 }
 
 impl Engine {
     /// Applies `new` to the catalog and every table, as a multi-step migration.
-    pub async fn apply_schema(&self, new: &Schema, options: &MigrationOptions) -> Result<MigrationReport> {
+    pub async fn apply_schema(
+        &self,
+        new: &Schema,
+        options: &MigrationOptions,
+    ) -> Result<MigrationReport> {
         let old = self.schema().await?;
         validate(&old, new)?;
         let mut kinds = Vec::new();
         for (node_type, old_type) in &old.node_types {
             let table_kinds = changes(node_type, old_type, &new.node_types[node_type], options)?;
-            if table_kinds.contains(&StepKind::ReEncode) && options.bad_records == BadRecordPolicy::FailMigration {
+            if table_kinds.contains(&StepKind::ReEncode)
+                && options.bad_records == BadRecordPolicy::FailMigration
+            {
                 self.preflight(node_type).await?;
             }
             kinds.push((schema::table_name(node_type), table_kinds));
         }
         let id = format!("m{}", self.next_txid());
         let bases = self.take_lease(&id, &kinds).await?;
+        let planned = self.plan(&id, old, new, kinds, bases, options).await;
+        let sidecar = match planned {
+            Ok(sidecar) => sidecar,
+            Err(error) => {
+                // Nothing has changed yet: give the tables back before failing.
+                self.release_lease(&id).await?;
+                return Err(error);
+            }
+        };
+        let mut report = MigrationReport {
+            migration: sidecar.id.clone(),
+            ..MigrationReport::default()
+        };
+        for plan in &sidecar.tables {
+            self.run_steps(&sidecar, plan, plan.base_version, &mut report)
+                .await?;
+        }
+        self.switch_catalog(&sidecar).await?;
+        fp!("engine.migrate.before_sidecar_remove").await?;
+        remove_sidecar(self.dir(), &sidecar.id)?;
+        Ok(report)
+    }
+
+    /// Sizes the steps and writes the sidecar (after the lease, before any step).
+    async fn plan(
+        &self,
+        id: &str,
+        old: Schema,
+        new: &Schema,
+        kinds: Vec<(String, Vec<StepKind>)>,
+        bases: Vec<u64>,
+        options: &MigrationOptions,
+    ) -> Result<MigrationSidecar> {
         fp!("engine.migrate.after_lease").await?;
         let mut tables = Vec::new();
         for ((table, table_kinds), base) in kinds.into_iter().zip(bases) {
-            let steps = self.batch(&table, table_kinds, options.batch_size.max(1)).await?;
+            let steps = self
+                .batch(&table, table_kinds, options.batch_size.max(1))
+                .await?;
             let final_version = base + steps.len() as u64;
-            tables.push(TablePlan { table, base_version: base, final_version, steps });
+            tables.push(TablePlan {
+                table,
+                base_version: base,
+                final_version,
+                steps,
+            });
         }
         let sidecar = MigrationSidecar {
-            id,
+            id: id.to_owned(),
             owner: self.owner(),
             old,
             new: new.clone(),
@@ -264,14 +343,43 @@ impl Engine {
         };
         fp!("engine.migrate.before_sidecar_write").await?;
         write_sidecar(self.dir(), &sidecar)?;
-        let mut report = MigrationReport { migration: sidecar.id.clone(), ..MigrationReport::default() };
-        for plan in &sidecar.tables {
-            self.run_steps(&sidecar, plan, plan.base_version, &mut report).await?;
+        Ok(sidecar)
+    }
+
+    async fn release_lease(&self, id: &str) -> Result<()> {
+        let mut connection = self.inner.manifest.lock().await;
+        sql::retry_busy(&mut connection, "migrate.release", |c| {
+            c.execute("DELETE FROM leases WHERE migration = ?1", [id])
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Takes over a pending migration from its dead runner, or says another live handle has
+    /// it. The lease names the handle running the migration; taking it over is a
+    /// compare-and-swap on that name, so two handles opening at once never both resume it.
+    pub(crate) async fn claim(&self, sidecar: &MigrationSidecar) -> Result<bool> {
+        let leases = self.leases().await?;
+        let Some((_, _, holder)) = leases.iter().find(|(_, m, _)| *m == sidecar.id) else {
+            // No lease left: the catalog switch committed; only the sidecar remains.
+            return Ok(true);
+        };
+        if *holder == self.owner() {
+            return Ok(true);
         }
-        self.switch_catalog(&sidecar).await?;
-        fp!("engine.migrate.before_sidecar_remove").await?;
-        remove_sidecar(self.dir(), &sidecar.id)?;
-        Ok(report)
+        if !owner::is_dead(self.dir(), *holder)? {
+            return Ok(false);
+        }
+        let mut connection = self.inner.manifest.lock().await;
+        let (me, id, dead) = (self.owner(), sidecar.id.clone(), *holder);
+        let moved = sql::retry_busy(&mut connection, "migrate.claim", |c| {
+            c.execute(
+                "UPDATE leases SET owner = ?1 WHERE migration = ?2 AND owner = ?3",
+                rusqlite::params![me, id, dead],
+            )
+        })
+        .await?;
+        Ok(moved > 0)
     }
 
     /// Fails with [`EngineError::BadRecord`] if any legacy record of `node_type` is undecodable.
@@ -293,13 +401,20 @@ impl Engine {
         for (table, _) in kinds {
             let taken = (|| -> Result<u64> {
                 if let Some(migration) = manifest::lease_of(&connection, table)? {
-                    return Err(EngineError::Migrating { table: table.clone(), migration });
+                    return Err(EngineError::Migrating {
+                        table: table.clone(),
+                        migration,
+                    });
                 }
                 connection.execute(
                     "INSERT INTO leases(tbl, migration, owner) VALUES (?1, ?2, ?3)",
                     rusqlite::params![table, id, self.owner()],
                 )?;
-                Ok(connection.query_row("SELECT version FROM tables WHERE name = ?1", [table], |r| r.get(0))?)
+                Ok(connection.query_row(
+                    "SELECT version FROM tables WHERE name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )?)
             })();
             match taken {
                 Ok(base) => bases.push(base),
@@ -327,23 +442,39 @@ impl Engine {
             };
             let rows = match touched.is_empty() {
                 true => 1,
-                false => sql::retry_busy(&mut connection, "migrate.count", |c| records::count_where(c, &touched)).await?,
+                false => {
+                    sql::retry_busy(&mut connection, "migrate.count", |c| {
+                        records::count_where(c, &touched)
+                    })
+                    .await?
+                }
             };
             let batches = rows.div_ceil(batch_size).max(1);
             for index in 0..batches {
                 let limit = (index + 1 < batches).then_some(batch_size);
-                steps.push(Step { kind: kind.clone(), limit });
+                steps.push(Step {
+                    kind: kind.clone(),
+                    limit,
+                });
             }
         }
         Ok(steps)
     }
 
     /// Runs the steps of `plan` from table version `from` to its final version.
-    async fn run_steps(&self, sidecar: &MigrationSidecar, plan: &TablePlan, from: u64, report: &mut MigrationReport) -> Result<()> {
-        for version in from..plan.final_version {
+    async fn run_steps(
+        &self,
+        sidecar: &MigrationSidecar,
+        plan: &TablePlan,
+        from: u64,
+        report: &mut MigrationReport,
+    ) -> Result<()> {
+        let end = plan.base_version + plan.steps.len() as u64;
+        for version in from..end {
             let step = &plan.steps[(version - plan.base_version) as usize];
             fp!("engine.migrate.before_step").await?;
-            self.apply_step(&plan.table, step, sidecar.bad_records, report).await?;
+            self.apply_step(&plan.table, step, sidecar.bad_records, report)
+                .await?;
             fp!("engine.migrate.after_step_table").await?;
             let txid = format!("{}-s{}", sidecar.id, version + 1 - plan.base_version);
             let mut connection = self.inner.manifest.lock().await;
@@ -355,17 +486,27 @@ impl Engine {
         Ok(())
     }
 
-    async fn apply_step(&self, table: &str, step: &Step, policy: BadRecordPolicy, report: &mut MigrationReport) -> Result<()> {
+    async fn apply_step(
+        &self,
+        table: &str,
+        step: &Step,
+        policy: BadRecordPolicy,
+        report: &mut MigrationReport,
+    ) -> Result<()> {
         let connection = self.table(table).await?;
         let mut connection = connection.lock().await;
         sql::begin_write(&mut connection, "migrate.step").await?;
         let result = match &step.kind {
             StepKind::ReEncode => reencode(&connection, step.limit, policy, report),
             StepKind::AddProperty { property, default } => {
-                records::add_property(&connection, property, default).map(drop).map_err(Into::into)
+                records::add_property(&connection, property, default)
+                    .map(drop)
+                    .map_err(Into::into)
             }
             StepKind::HardDrop { property } => {
-                records::drop_property(&connection, property, step.limit).map(drop).map_err(Into::into)
+                records::drop_property(&connection, property, step.limit)
+                    .map(drop)
+                    .map_err(Into::into)
             }
         };
         finish_write(&mut connection, result).await
@@ -390,7 +531,10 @@ impl Engine {
     /// each table got to inside its pinned range.
     /// Returns whether it had already completed.
     pub(crate) async fn resume_migration(&self, sidecar: &MigrationSidecar) -> Result<bool> {
-        let mut report = MigrationReport { migration: sidecar.id.clone(), ..MigrationReport::default() };
+        let mut report = MigrationReport {
+            migration: sidecar.id.clone(),
+            ..MigrationReport::default()
+        };
         let completed = self.schema().await?.version >= sidecar.new.version;
         if !completed {
             for plan in &sidecar.tables {
@@ -401,14 +545,29 @@ impl Engine {
                         plan.table, sidecar.id, plan.base_version, plan.final_version
                     )));
                 }
+                let resume_from = current;
                 fp!("engine.recovery.migration_step").await?;
-                self.run_steps(sidecar, plan, current, &mut report).await?;
+                self.run_steps(sidecar, plan, resume_from, &mut report)
+                    .await?;
             }
             self.switch_catalog(sidecar).await?;
         }
         fp!("engine.recovery.before_migration_sidecar_remove").await?;
         remove_sidecar(self.dir(), &sidecar.id)?;
         Ok(completed)
+    }
+
+    /// Finishes every pending migration this handle owns or whose owner is dead (after
+    /// `apply_schema` returned an error mid-way, for example). Returns how many it finished.
+    pub async fn resume_migrations(&self) -> Result<u32> {
+        let mut finished = 0;
+        for sidecar in pending(self.dir())? {
+            if self.claim(&sidecar).await? {
+                self.resume_migration(&sidecar).await?;
+                finished += 1;
+            }
+        }
+        Ok(finished)
     }
 
     /// Releases leases of dead owners whose migration never wrote its sidecar.
@@ -421,7 +580,10 @@ impl Engine {
             }
             let mut connection = self.inner.manifest.lock().await;
             sql::retry_busy(&mut connection, "migrate.release", |c| {
-                c.execute("DELETE FROM leases WHERE tbl = ?1 AND migration = ?2", [&table, &migration])
+                c.execute(
+                    "DELETE FROM leases WHERE tbl = ?1 AND migration = ?2",
+                    [&table, &migration],
+                )
             })
             .await?;
             released += 1;
@@ -446,7 +608,9 @@ fn reencode(
                 records::quarantine(connection, &key, &reason)?;
                 report.quarantined.push((key, reason));
             }
-            (Err(reason), BadRecordPolicy::FailMigration) => return Err(EngineError::BadRecord { key, reason }),
+            (Err(reason), BadRecordPolicy::FailMigration) => {
+                return Err(EngineError::BadRecord { key, reason })
+            }
         }
     }
     Ok(())

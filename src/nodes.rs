@@ -24,7 +24,10 @@ impl Engine {
         sql::begin_write(&mut connection, "catalog.define").await?;
         let current = schema::read(&connection)?;
         let result = if current.version != 0 {
-            Err(EngineError::InvalidSchema(format!("a schema (version {}) is already defined", current.version)))
+            Err(EngineError::InvalidSchema(format!(
+                "a schema (version {}) is already defined",
+                current.version
+            )))
         } else {
             schema::write(&connection, catalog)
         };
@@ -42,17 +45,59 @@ impl Engine {
 
     /// Loads JSON records into `node_type` as one new version. While a migration holds the
     /// table this fails with [`EngineError::Migrating`] (a conflict: retry later).
-    pub async fn load(&self, node_type: &str, rows: &[(String, Map<String, Value>)]) -> Result<Receipt> {
-        self.write(&schema::table_name(node_type), Rows::Records(rows)).await
+    ///
+    /// Properties the catalog gives a default are filled in where a record lacks them. A
+    /// migration that runs between the load's staging and its publish moves the table's
+    /// version, so the load then fails with a conflict and is retried against the new catalog.
+    pub async fn load(
+        &self,
+        node_type: &str,
+        rows: &[(String, Map<String, Value>)],
+    ) -> Result<Receipt> {
+        let catalog = self.schema().await?;
+        let defaults: Vec<(&String, &Value)> = catalog
+            .node_types
+            .get(node_type)
+            .ok_or_else(|| EngineError::UnknownDataset(schema::table_name(node_type)))?
+            .properties
+            .iter()
+            .filter(|(_, p)| !p.soft_dropped)
+            .filter_map(|(name, p)| p.default.as_ref().map(|d| (name, d)))
+            .collect();
+        let filled: Vec<(String, Map<String, Value>)> = rows
+            .iter()
+            .map(|(key, record)| {
+                let mut record = record.clone();
+                for (name, default) in &defaults {
+                    record
+                        .entry(name.to_string())
+                        .or_insert_with(|| (*default).clone());
+                }
+                (key.clone(), record)
+            })
+            .collect();
+        let rows = Rows::Records {
+            rows: &filled,
+            catalog: catalog.version,
+        };
+        self.write(&schema::table_name(node_type), rows).await
     }
 
     /// The visible records of `node_type`, by key.
     pub async fn records(&self, node_type: &str) -> Result<Vec<(String, Stored)>> {
         let name = schema::table_name(node_type);
-        let txids: Vec<String> = self.versions(&name).await?.into_iter().map(|l| l.txid).collect();
+        let txids: Vec<String> = self
+            .versions(&name)
+            .await?
+            .into_iter()
+            .map(|l| l.txid)
+            .collect();
         let table = self.table(&name).await?;
         let mut connection = table.lock().await;
-        sql::retry_busy(&mut connection, "records.read", |c| records::visible(c, &txids)).await
+        sql::retry_busy(&mut connection, "records.read", |c| {
+            records::visible(c, &txids)
+        })
+        .await
     }
 
     /// The quarantined records of `node_type`: `(key, reason)`.
@@ -70,7 +115,10 @@ impl Engine {
 }
 
 /// Commits after `result` succeeded, or rolls back and returns its error.
-pub(crate) async fn finish_write(connection: &mut rusqlite::Connection, result: Result<()>) -> Result<()> {
+pub(crate) async fn finish_write(
+    connection: &mut rusqlite::Connection,
+    result: Result<()>,
+) -> Result<()> {
     match result {
         Ok(()) => sql::retry_busy(connection, "commit", |c| c.execute_batch("COMMIT")).await,
         Err(error) => {

@@ -43,17 +43,27 @@ pub async fn create(connection: &mut Connection) -> Result<()> {
 }
 
 /// Inside an open write transaction: inserts JSON records tagged with `txid`.
-pub fn insert(connection: &Connection, txid: &str, records: &[(String, Map<String, Value>)]) -> Result<()> {
-    let mut statement = connection.prepare_cached("INSERT INTO records(key, txid, json) VALUES (?1, ?2, ?3)")?;
+pub fn insert(
+    connection: &Connection,
+    txid: &str,
+    records: &[(String, Map<String, Value>)],
+) -> Result<()> {
+    let mut statement =
+        connection.prepare_cached("INSERT INTO records(key, txid, json) VALUES (?1, ?2, ?3)")?;
     for (key, record) in records {
-        statement.execute(params![key, txid, Value::Object(record.clone()).to_string()])?;
+        statement.execute(params![
+            key,
+            txid,
+            Value::Object(record.clone()).to_string()
+        ])?;
     }
     Ok(())
 }
 
 /// Inside an open write transaction: inserts legacy records with no txid (an import).
 pub fn import_legacy(connection: &Connection, records: &[(String, Vec<u8>)]) -> Result<()> {
-    let mut statement = connection.prepare_cached("INSERT OR REPLACE INTO records(key, legacy) VALUES (?1, ?2)")?;
+    let mut statement =
+        connection.prepare_cached("INSERT OR REPLACE INTO records(key, legacy) VALUES (?1, ?2)")?;
     for (key, bytes) in records {
         statement.execute(params![key, bytes])?;
     }
@@ -66,7 +76,10 @@ pub fn unstage(connection: &Connection, txid: &str) -> rusqlite::Result<usize> {
 }
 
 /// The visible records (NULL txid or one of `txids`), by key.
-pub fn visible(connection: &Connection, txids: &[String]) -> rusqlite::Result<Vec<(String, Stored)>> {
+pub fn visible(
+    connection: &Connection,
+    txids: &[String],
+) -> rusqlite::Result<Vec<(String, Stored)>> {
     let list = serde_json::Value::from(txids.to_vec()).to_string();
     let mut statement = connection.prepare_cached(
         "SELECT key, json, legacy FROM records
@@ -92,13 +105,17 @@ pub fn visible(connection: &Connection, txids: &[String]) -> rusqlite::Result<Ve
 
 /// The quarantined records: `(key, reason)` by key.
 pub fn quarantined(connection: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
-    let mut statement = connection.prepare_cached("SELECT key, reason FROM quarantine ORDER BY key")?;
+    let mut statement =
+        connection.prepare_cached("SELECT key, reason FROM quarantine ORDER BY key")?;
     let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
 
 /// Legacy rows still to re-encode: up to `limit` `(key, bytes)` in key order.
-pub fn legacy_batch(connection: &Connection, limit: Option<u64>) -> rusqlite::Result<Vec<(String, Vec<u8>)>> {
+pub fn legacy_batch(
+    connection: &Connection,
+    limit: Option<u64>,
+) -> rusqlite::Result<Vec<(String, Vec<u8>)>> {
     let limit = limit.map_or(-1, |l| l as i64);
     let mut statement = connection
         .prepare_cached("SELECT key, legacy FROM records WHERE json IS NULL AND legacy IS NOT NULL ORDER BY key LIMIT ?1")?;
@@ -107,16 +124,27 @@ pub fn legacy_batch(connection: &Connection, limit: Option<u64>) -> rusqlite::Re
 }
 
 /// Inside a write transaction: stores the re-encoded JSON of `key` in place of its legacy bytes.
-pub fn set_json(connection: &Connection, key: &str, record: &Map<String, Value>) -> rusqlite::Result<()> {
+pub fn set_json(
+    connection: &Connection,
+    key: &str,
+    record: &Map<String, Value>,
+) -> rusqlite::Result<()> {
     let json = Value::Object(record.clone()).to_string();
-    connection.execute("UPDATE records SET json = ?2, legacy = NULL WHERE key = ?1", params![key, json])?;
+    connection.execute(
+        "UPDATE records SET json = ?2, legacy = NULL WHERE key = ?1",
+        params![key, json],
+    )?;
     Ok(())
 }
 
 /// Inside a write transaction: moves `key` to the quarantine with `reason`.
 pub fn quarantine(connection: &Connection, key: &str, reason: &str) -> rusqlite::Result<()> {
-    let bytes: Option<Vec<u8>> =
-        connection.query_row("SELECT legacy FROM records WHERE key = ?1", [key], |r| r.get(0)).optional()?.flatten();
+    let bytes: Option<Vec<u8>> = connection
+        .query_row("SELECT legacy FROM records WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .flatten();
     connection.execute(
         "INSERT OR REPLACE INTO quarantine(key, legacy, reason) VALUES (?1, ?2, ?3)",
         params![key, bytes.unwrap_or_default(), reason],
@@ -126,7 +154,11 @@ pub fn quarantine(connection: &Connection, key: &str, reason: &str) -> rusqlite:
 }
 
 /// Inside a write transaction: sets `property` to `default` on every JSON record lacking it.
-pub fn add_property(connection: &Connection, property: &str, default: &Value) -> rusqlite::Result<usize> {
+pub fn add_property(
+    connection: &Connection,
+    property: &str,
+    default: &Value,
+) -> rusqlite::Result<usize> {
     let path = format!("$.\"{property}\"");
     connection.execute(
         "UPDATE records SET json = json_set(json, ?1, json(?2))
@@ -136,7 +168,11 @@ pub fn add_property(connection: &Connection, property: &str, default: &Value) ->
 }
 
 /// Inside a write transaction: removes `property` from up to `limit` records that have it.
-pub fn drop_property(connection: &Connection, property: &str, limit: Option<u64>) -> rusqlite::Result<usize> {
+pub fn drop_property(
+    connection: &Connection,
+    property: &str,
+    limit: Option<u64>,
+) -> rusqlite::Result<usize> {
     let path = format!("$.\"{property}\"");
     let limit = limit.map_or(-1, |l| l as i64);
     connection.execute(
@@ -149,5 +185,9 @@ pub fn drop_property(connection: &Connection, property: &str, limit: Option<u64>
 
 /// How many records hold `property` / are still legacy.
 pub fn count_where(connection: &Connection, condition: &str) -> rusqlite::Result<u64> {
-    connection.query_row(&format!("SELECT COUNT(*) FROM records WHERE {condition}"), [], |r| r.get(0))
+    connection.query_row(
+        &format!("SELECT COUNT(*) FROM records WHERE {condition}"),
+        [],
+        |r| r.get(0),
+    )
 }

@@ -64,7 +64,7 @@ async fn sweep_migrations(engine: &Engine, report: &mut RecoveryReport) -> Resul
     let store = engine.dir();
     let migrations = crate::migrate::pending(store)?;
     for migration in &migrations {
-        if !owner::is_dead(store, migration.owner)? {
+        if !engine.claim(migration).await? {
             report.skipped_live += 1;
             continue;
         }

@@ -60,12 +60,17 @@ pub fn read(connection: &Connection) -> rusqlite::Result<Schema> {
     let body: Option<String> = connection
         .query_row("SELECT body FROM catalog WHERE id = 1", [], |r| r.get(0))
         .optional()?;
-    Ok(body.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_default())
+    Ok(body
+        .and_then(|b| serde_json::from_str(&b).ok())
+        .unwrap_or_default())
 }
 
 /// Writes the catalog inside an open write transaction on the manifest.
 pub fn write(connection: &Connection, schema: &Schema) -> Result<()> {
     let body = serde_json::to_string(schema).map_err(|e| EngineError::Corrupt(e.to_string()))?;
-    connection.execute("INSERT OR REPLACE INTO catalog(id, body) VALUES (1, ?1)", [body])?;
+    connection.execute(
+        "INSERT OR REPLACE INTO catalog(id, body) VALUES (1, ?1)",
+        [body],
+    )?;
     Ok(())
 }

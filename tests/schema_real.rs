@@ -15,18 +15,54 @@ fn object(value: Value) -> Map<String, Value> {
 }
 
 fn schema(version: u64, encoding: Encoding, properties: &[(&str, Property)]) -> Schema {
-    let properties: BTreeMap<String, Property> = properties.iter().map(|(n, p)| (n.to_string(), p.clone())).collect();
-    Schema { version, node_types: [("item".to_owned(), NodeType { encoding, properties })].into_iter().collect() }
+    let properties: BTreeMap<String, Property> = properties
+        .iter()
+        .map(|(n, p)| (n.to_string(), p.clone()))
+        .collect();
+    Schema {
+        version,
+        node_types: [(
+            "item".to_owned(),
+            NodeType {
+                encoding,
+                properties,
+            },
+        )]
+        .into_iter()
+        .collect(),
+    }
 }
 
 fn old_schema() -> Schema {
-    schema(1, Encoding::Legacy, &[("name", Property::default()), ("size", Property::default()), ("note", Property::default())])
+    schema(
+        1,
+        Encoding::Legacy,
+        &[
+            ("name", Property::default()),
+            ("size", Property::default()),
+            ("note", Property::default()),
+        ],
+    )
 }
 
 fn new_schema() -> Schema {
-    let color = Property { default: Some(json!("none")), soft_dropped: false };
-    let note = Property { default: None, soft_dropped: true };
-    schema(2, Encoding::Json, &[("name", Property::default()), ("note", note), ("color", color)])
+    let color = Property {
+        default: Some(json!("none")),
+        soft_dropped: false,
+    };
+    let note = Property {
+        default: None,
+        soft_dropped: true,
+    };
+    schema(
+        2,
+        Encoding::Json,
+        &[
+            ("name", Property::default()),
+            ("note", note),
+            ("color", color),
+        ],
+    )
 }
 
 fn originals() -> Vec<(String, Map<String, Value>)> {
@@ -46,8 +82,10 @@ fn originals() -> Vec<(String, Map<String, Value>)> {
 async fn legacy_store(dir: &std::path::Path, bad: bool) -> Engine {
     let (engine, _) = Engine::open(dir, "setup").await.unwrap();
     engine.define_schema(&old_schema()).await.unwrap();
-    let mut rows: Vec<(String, Vec<u8>)> =
-        originals().iter().map(|(k, r)| (k.clone(), legacy::encode(r).unwrap())).collect();
+    let mut rows: Vec<(String, Vec<u8>)> = originals()
+        .iter()
+        .map(|(k, r)| (k.clone(), legacy::encode(r).unwrap()))
+        .collect();
     if bad {
         rows.push(("bad".to_owned(), b"LR1\x01\x00".to_vec()));
     }
@@ -64,7 +102,10 @@ async fn a_multi_step_migration_re_encodes_adds_and_drops_exactly() {
     assert_eq!(report.reencoded, 7);
     assert!(report.steps >= 4 + 1 + 4, "batched steps: {report:?}");
     assert_eq!(engine.schema().await.unwrap(), new_schema());
-    assert_eq!(engine.head("nodes-item").await.unwrap().version, report.steps);
+    assert_eq!(
+        engine.head("nodes-item").await.unwrap().version,
+        report.steps
+    );
     let records = engine.records("item").await.unwrap();
     assert_eq!(records.len(), 7);
     for ((key, stored), (original_key, original)) in records.iter().zip(originals()) {
@@ -72,10 +113,19 @@ async fn a_multi_step_migration_re_encodes_adds_and_drops_exactly() {
         let mut expected = original.clone();
         expected.remove("size");
         expected.insert("color".into(), json!("none"));
-        assert_eq!(stored, &Stored::Json(expected), "{key}: null and absent must survive");
+        assert_eq!(
+            stored,
+            &Stored::Json(expected),
+            "{key}: null and absent must survive"
+        );
     }
     assert!(engine.leases().await.unwrap().is_empty());
-    assert_eq!(std::fs::read_dir(dir.path().join("migrations")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("migrations"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,8 +133,14 @@ async fn a_bad_record_fails_the_migration_untouched_or_is_quarantined() {
     let dir = tempfile::tempdir().unwrap();
     let engine = legacy_store(dir.path(), true).await;
     let options = MigrationOptions::default().allow_data_loss().batch_size(3);
-    let error = engine.apply_schema(&new_schema(), &options).await.unwrap_err();
-    assert!(matches!(&error, EngineError::BadRecord { key, .. } if key == "bad"), "{error}");
+    let error = engine
+        .apply_schema(&new_schema(), &options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, EngineError::BadRecord { key, .. } if key == "bad"),
+        "{error}"
+    );
     assert_eq!(engine.schema().await.unwrap(), old_schema());
     assert_eq!(engine.head("nodes-item").await.unwrap().version, 0);
     let options = options.bad_records(BadRecordPolicy::Quarantine);
@@ -98,9 +154,15 @@ async fn a_bad_record_fails_the_migration_untouched_or_is_quarantined() {
 async fn hard_drops_need_permission_and_versions_must_grow() {
     let dir = tempfile::tempdir().unwrap();
     let engine = legacy_store(dir.path(), false).await;
-    let error = engine.apply_schema(&new_schema(), &MigrationOptions::default()).await.unwrap_err();
+    let error = engine
+        .apply_schema(&new_schema(), &MigrationOptions::default())
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("loses data"), "{error}");
-    let error = engine.apply_schema(&old_schema(), &MigrationOptions::default()).await.unwrap_err();
+    let error = engine
+        .apply_schema(&old_schema(), &MigrationOptions::default())
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("must be above"), "{error}");
 }
 
@@ -108,14 +170,29 @@ async fn hard_drops_need_permission_and_versions_must_grow() {
 async fn loads_land_before_and_after_but_conflict_during_a_migration() {
     let dir = tempfile::tempdir().unwrap();
     let engine = legacy_store(dir.path(), false).await;
-    let loaded = vec![("fresh".to_owned(), object(json!({"name": "fresh", "size": 1})))];
+    let loaded = vec![(
+        "fresh".to_owned(),
+        object(json!({"name": "fresh", "size": 1})),
+    )];
     engine.load("item", &loaded).await.unwrap();
     let (other, _) = Engine::open(dir.path(), "loader").await.unwrap();
-    engine.apply_schema(&new_schema(), &MigrationOptions::default().allow_data_loss()).await.unwrap();
-    let after = vec![("later".to_owned(), object(json!({"name": "later", "color": "red"})))];
+    engine
+        .apply_schema(
+            &new_schema(),
+            &MigrationOptions::default().allow_data_loss(),
+        )
+        .await
+        .unwrap();
+    let after = vec![(
+        "later".to_owned(),
+        object(json!({"name": "later", "color": "red"})),
+    )];
     other.load("item", &after).await.unwrap();
     let records = engine.records("item").await.unwrap();
     assert_eq!(records.len(), 9);
     let fresh = records.iter().find(|(k, _)| k == "fresh").unwrap();
-    assert_eq!(fresh.1, Stored::Json(object(json!({"name": "fresh", "color": "none"}))));
+    assert_eq!(
+        fresh.1,
+        Stored::Json(object(json!({"name": "fresh", "color": "none"})))
+    );
 }

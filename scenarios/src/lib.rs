@@ -8,6 +8,7 @@ use faultline_sim::Scenario;
 
 pub mod canary;
 pub mod concurrent_writers;
+pub mod schema_apply;
 #[cfg(madsim)]
 mod support;
 
@@ -15,6 +16,7 @@ mod support;
 pub fn registry() -> Vec<Arc<dyn Scenario>> {
     vec![
         Arc::new(concurrent_writers::ConcurrentWriters),
+        Arc::new(schema_apply::SchemaApply),
         Arc::new(canary::Canary),
     ]
 }
