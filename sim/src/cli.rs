@@ -62,6 +62,10 @@ pub(crate) struct RunArgs {
     /// Worker processes (default FAULTLINE_JOBS or the number of cores).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Crash once at every failpoint hit the run reaches instead of drawing faults: `all`,
+    /// or at most N per seed. Seeds default to `0..1`.
+    #[arg(long, value_name = "all|N", conflicts_with = "budget")]
+    pub crash_points: Option<String>,
     /// Print one JSON object at the end.
     #[arg(long)]
     pub json: bool,
@@ -260,5 +264,18 @@ mod tests {
         assert_eq!(parse_budget("90"), Ok(Duration::from_secs(90)));
         assert!(parse_budget("0s").is_err());
         assert!(parse_budget("fast").unwrap_err().contains("e.g. 60s"));
+    }
+}
+
+/// Parses `--crash-points`: `all` or a positive whole number.
+pub fn parse_crash_points(text: &str) -> Result<usize, String> {
+    match text.trim() {
+        "all" => Ok(usize::MAX),
+        number => match number.parse::<usize>() {
+            Ok(limit) if limit > 0 => Ok(limit),
+            _ => Err(format!(
+                "--crash-points {text:?}: expected `all` or a whole number above 0"
+            )),
+        },
     }
 }

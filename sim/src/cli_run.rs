@@ -107,6 +107,11 @@ pub(crate) fn run(
 ) -> Result<u8, String> {
     let scenario = cli::find(scenarios, &args.scenario)?;
     let settings = env::settings()?;
+    if let Some(limit) = &args.crash_points {
+        let limit = cli::parse_crash_points(limit)?;
+        let (first, end) = cli::parse_seed_range(args.seeds.as_deref().unwrap_or("0..1"))?;
+        return crate::cli_crash_points::run(&scenario, &settings, (first, end), limit, args.json);
+    }
     let seeds = seeds(&args, &settings)?;
     let jobs = match args.jobs {
         Some(0) => return Err("--jobs 0: expected at least 1 worker".to_owned()),

@@ -7,6 +7,8 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+#[cfg(madsim)]
+mod cli_crash_points;
 mod cli_list;
 #[cfg(madsim)]
 mod cli_replay;
@@ -14,6 +16,8 @@ mod cli_replay;
 mod cli_run;
 mod cli_test;
 pub mod crash;
+#[cfg(madsim)]
+pub mod crash_points;
 pub mod env;
 pub mod faults;
 pub mod limits;

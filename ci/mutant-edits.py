@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Regenerates fixtures/mutants/*.patch from the edits below, against the current src/.
+
+Each mutant is a header (name, invariant, seed budget, scenario, story) and a list of exact
+text replacements in one file. Run it after changing code a patch touches:
+    python3 ci/mutant-edits.py            # every mutant
+    python3 ci/mutant-edits.py NAME...    # some
+It fails loudly if a replacement no longer matches, and restores src/ either way.
+"""
+import subprocess, sys
+
+MUTANTS = [
+    dict(name="publish-without-cas", invariant="no-lost-write", budget=3000, scenario="concurrent-writers",
+         story="the publish upserts the new link instead of compare-and-swapping the table version, so two\n"
+               "writers that pinned the same base both \"win\" version N+1 and the second silently replaces the first.",
+         file="src/manifest.rs", edits=[
+            ("""    if current != link.parent {
+        return Err(EngineError::Conflict {
+            table: table.to_owned(),
+            expected: link.parent,
+            current,
+        });
+    }
+    connection.execute(
+        "INSERT INTO chain""", """    connection.execute(
+        "INSERT OR REPLACE INTO chain""")]),
+    dict(name="rebase-without-repin", invariant="linear-chain", budget=3000, scenario="concurrent-writers",
+         story="on a lost race the publish moves the write to the current head instead of failing, but keeps\n"
+               "the link's stale parent and items_total: the chain forks (version v whose parent is not v-1).",
+         file="src/manifest.rs", edits=[
+            ("""    if current != link.parent {
+        return Err(EngineError::Conflict {
+            table: table.to_owned(),
+            expected: link.parent,
+            current,
+        });
+    }
+    connection.execute(
+        "INSERT INTO chain""", """    let mut link = link.clone();
+    link.version = current + 1;
+    let link = &link;
+    connection.execute(
+        "INSERT INTO chain""")]),
+    dict(name="page-boundary", invariant="counts-agree", budget=3000, scenario="concurrent-writers",
+         story="the stream resumes each page at the last row it already returned (>= instead of >), so a\n"
+               "version longer than one page streams its page-boundary rows twice.",
+         file="src/table.rs", edits=[("AND seq > ?2", "AND seq >= ?2")]),
+    dict(name="conflict-swallowed", invariant="no-silent-drop", budget=3000, scenario="concurrent-writers",
+         story="a lost race is turned into an empty success (the write is dropped, the caller is told it\n"
+               "landed with 0 items), so the caller never retries.",
+         file="src/append.rs", edits=[
+            ("""            self.abandon(dataset, &link.txid).await;
+            return Err(error);""", """            self.abandon(dataset, &link.txid).await;
+            if error.is_conflict() {
+                return Ok(Receipt { version: head.version, txid: link.txid, items_total: head.items_total, appended: 0 });
+            }
+            return Err(error);""")]),
+    dict(name="recovery-forgets-published", invariant="durable-ack", budget=5000, scenario="concurrent-writers",
+         story="the recovery sweep treats every leftover sidecar as an unpublished write and deletes its\n"
+               "staged rows, even when the manifest already published them.",
+         file="src/recovery.rs", edits=[("        Some(_) => Outcome::RolledForward,\n", "        Some(_) if false => Outcome::RolledForward,\n")]),
+    dict(name="single-step-pin", invariant="open-succeeds", budget=6000, scenario="schema-apply",
+         story="the migration sidecar pins the single-step post-commit version (expected + 1) and the recovery\n"
+               "classifier compares tables to that pin: a migration that moved a table several versions and\n"
+               "crashed before removing its sidecar is \"re-published\" at the stale expected version on reopen,\n"
+               "and the open fails: expected manifest version N but current is N+k (incident 001).",
+         file="src/migrate.rs", edits=[
+            ("let final_version = base + steps.len() as u64;", "let final_version = base + 1;"),
+            ("        let completed = self.schema().await?.version >= sidecar.new.version;\n",
+             "        let mut completed = true;\n        for plan in &sidecar.tables {\n            completed &= self.head(&plan.table).await?.version == plan.final_version;\n        }\n"),
+            ("                if current < plan.base_version || current > plan.final_version {",
+             "                if current < plan.base_version {"),
+            ("let resume_from = current;", "let resume_from = plan.final_version - 1;")]),
+    dict(name="republish-stale-expected", invariant="open-succeeds", budget=6000, scenario="schema-apply",
+         story="recovery of an unfinished migration restarts its steps at the version the migration started\n"
+               "from instead of where the table got to, so its first publish expects a stale version and the\n"
+               "reopen fails.",
+         file="src/migrate.rs", edits=[("let resume_from = current;", "let resume_from = plan.base_version;")]),
+    dict(name="sidecar-removed-early", invariant="schema-atomic", budget=6000, scenario="schema-apply",
+         story="the migration removes its sidecar before running its steps: a crash in the middle leaves\n"
+               "half-migrated records under the old catalog, and recovery cannot know a migration was running.",
+         file="src/migrate.rs", edits=[
+            ("""        for plan in &sidecar.tables {
+            self.run_steps(&sidecar, plan, plan.base_version, &mut report)""",
+             """        remove_sidecar(self.dir(), &sidecar.id)?;
+        for plan in &sidecar.tables {
+            self.run_steps(&sidecar, plan, plan.base_version, &mut report)""")]),
+    dict(name="null-becomes-absent", invariant="data-preserved", budget=3000, scenario="schema-apply",
+         story="the legacy decoder skips null fields, so re-encoded records lose the difference between a\n"
+               "property that is null and one that is absent.",
+         file="src/legacy.rs", edits=[
+            ("        if record.insert(name.clone(), value).is_some() {",
+             "        if value.is_null() {\n            continue;\n        }\n        if record.insert(name.clone(), value).is_some() {")]),
+    dict(name="bad-record-dropped", invariant="data-preserved", budget=3000, scenario="schema-apply",
+         story="under the quarantine policy an undecodable legacy record is deleted instead of quarantined\n"
+               "and is not reported: a silent drop.",
+         file="src/migrate.rs", edits=[
+            ("""                records::quarantine(connection, &key, &reason)?;
+                report.quarantined.push((key, reason));""",
+             """                let _ = reason;
+                connection.execute("DELETE FROM records WHERE key = ?1", [&key])?;""")]),
+]
+
+def main(names):
+    chosen = [m for m in MUTANTS if not names or m["name"] in names]
+    for mutant in chosen:
+        path = mutant["file"]
+        original = open(path).read()
+        text = original
+        try:
+            for old, new in mutant["edits"]:
+                if text.count(old) != 1:
+                    sys.exit(f"{mutant['name']}: edit no longer matches exactly once in {path}:\n{old}")
+                text = text.replace(old, new)
+            open(path, "w").write(text)
+            diff = subprocess.run(["git", "diff", "--", path], capture_output=True, text=True, check=True).stdout
+        finally:
+            open(path, "w").write(original)
+        header = (f"Mutant: {mutant['name']}\nInvariant: {mutant['invariant']}\nBudget: {mutant['budget']}\n"
+                  f"Scenario: {mutant['scenario']}\nStory: {mutant['story']}\n\n")
+        open(f"fixtures/mutants/{mutant['name']}.patch", "w").write(header + diff)
+        print(f"{mutant['name']}: {sum(1 for l in diff.splitlines() if l[:1] in '+-' and l[:3] not in ('+++', '---'))} changed lines")
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
