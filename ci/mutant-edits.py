@@ -58,7 +58,7 @@ MUTANTS = [
     dict(name="recovery-forgets-published", invariant="durable-ack", budget=5000, scenario="concurrent-writers",
          story="the recovery sweep treats every leftover sidecar as an unpublished write and deletes its\n"
                "staged rows, even when the manifest already published them.",
-         file="src/recovery.rs", edits=[("        Some(_) => Outcome::RolledForward,\n", "        Some(_) if false => Outcome::RolledForward,\n")]),
+         file="src/recovery.rs", edits=[("        Some(_) => Outcome::RolledForward,\n        None => {", "        _ => {")]),
     dict(name="single-step-pin", invariant="open-succeeds", budget=6000, scenario="schema-apply",
          story="the migration sidecar pins the single-step post-commit version (expected + 1) and the recovery\n"
                "classifier compares tables to that pin: a migration that moved a table several versions and\n"
