@@ -460,7 +460,8 @@ async fn open_skips_pending_write_of_live_owner() {
         RecoveryReport {
             rolled_forward: 0,
             rolled_back: 0,
-            skipped_live: 1
+            skipped_live: 1,
+            ..RecoveryReport::default()
         }
     );
     assert!(
@@ -511,7 +512,8 @@ async fn open_skips_pending_write_of_live_owner() {
         RecoveryReport {
             rolled_forward: 0,
             rolled_back: 1,
-            skipped_live: 0
+            skipped_live: 0,
+            ..RecoveryReport::default()
         }
     );
     assert!(!sidecar_path.exists());

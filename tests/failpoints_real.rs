@@ -126,7 +126,8 @@ async fn fault_after_publish_is_acknowledged_and_rolled_forward_on_reopen() {
         RecoveryReport {
             rolled_forward: 1,
             rolled_back: 0,
-            skipped_live: 0
+            skipped_live: 0,
+            ..RecoveryReport::default()
         }
     );
     assert!(
@@ -298,7 +299,8 @@ async fn unpublished_write_is_rolled_back_once_its_owner_is_gone() {
         RecoveryReport {
             rolled_forward: 0,
             rolled_back: 0,
-            skipped_live: 1
+            skipped_live: 1,
+            ..RecoveryReport::default()
         }
     );
     assert_eq!(pending_files(dir.path()).len(), 1);
@@ -312,7 +314,8 @@ async fn unpublished_write_is_rolled_back_once_its_owner_is_gone() {
         RecoveryReport {
             rolled_forward: 0,
             rolled_back: 1,
-            skipped_live: 0
+            skipped_live: 0,
+            ..RecoveryReport::default()
         }
     );
     assert!(
@@ -399,6 +402,7 @@ async fn interrupted_recovery_can_be_repeated() {
         rolled_forward: 1,
         rolled_back: 0,
         skipped_live: 0,
+        ..RecoveryReport::default()
     };
     assert_eq!(report, expected);
     assert!(

@@ -98,7 +98,7 @@ fn bad_input_exits_2_and_says_what_is_accepted() {
     let cases: [(&[&str], &str); 4] = [
         (
             &["run", "--scenario", "nope", "--seeds", "0..3"],
-            "accepted scenarios are concurrent-writers, canary",
+            "accepted scenarios are concurrent-writers, schema-apply, canary",
         ),
         (
             &["run", "--scenario", "canary", "--seeds", "9..3"],
@@ -191,4 +191,16 @@ fn bad_trace_files_exit_2_and_are_left_untouched() {
     }
     let missing = sim(&["replay", "--trace", "/nonexistent/tape.json"], dir.path());
     assert_eq!(missing.status.code(), Some(2));
+    for bad in ["none", "0"] {
+        let output = sim(
+            &["run", "--scenario", "canary", "--crash-points", bad],
+            dir.path(),
+        );
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        assert!(
+            text(&output).contains("expected `all` or a whole number"),
+            "{}",
+            text(&output)
+        );
+    }
 }

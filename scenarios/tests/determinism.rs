@@ -8,7 +8,7 @@ use faultline_sim::tape::Source;
 
 #[test]
 fn every_seed_gives_the_same_trace_twice_in_one_process() {
-    for name in ["concurrent-writers", "canary"] {
+    for name in ["concurrent-writers", "schema-apply", "canary"] {
         for seed in 0..40 {
             let first = common::run(name, seed, Source::Seed);
             let second = common::run(name, seed, Source::Seed);
@@ -22,15 +22,17 @@ fn every_seed_gives_the_same_trace_twice_in_one_process() {
 
 #[test]
 fn a_recorded_tape_replays_to_the_same_trace_without_divergence() {
-    for seed in 0..20 {
-        let recorded = common::run("concurrent-writers", seed, Source::Seed);
-        let replayed = common::run(
-            "concurrent-writers",
-            seed,
-            Source::Replay(recorded.tape.clone()),
-        );
-        assert_eq!(replayed.divergence, None, "seed {seed}");
-        assert_eq!(replayed.trace.hash(), recorded.trace.hash(), "seed {seed}");
+    for name in ["concurrent-writers", "schema-apply"] {
+        for seed in 0..20 {
+            let recorded = common::run(name, seed, Source::Seed);
+            let replayed = common::run(name, seed, Source::Replay(recorded.tape.clone()));
+            assert_eq!(replayed.divergence, None, "{name} seed {seed}");
+            assert_eq!(
+                replayed.trace.hash(),
+                recorded.trace.hash(),
+                "{name} seed {seed}"
+            );
+        }
     }
 }
 

@@ -43,6 +43,12 @@ enum Command {
     List,
     /// Run every test suite: the plain build and the simulator build.
     Test,
+    /// Print performance figures: runs per second per scenario, cost of a failpoint hit.
+    Bench {
+        /// Seeds per scenario.
+        #[arg(long, default_value_t = 300)]
+        seeds: u64,
+    },
     /// Internal: run seeds for a sweep and report on stdout.
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -165,6 +171,11 @@ fn dispatch(command: Command, scenarios: &[Arc<dyn Scenario>]) -> Result<u8, Str
         Command::Shrink(args) => crate::cli_replay::shrink(args, scenarios),
         #[cfg(madsim)]
         Command::Worker(args) => crate::cli_run::worker(args, scenarios),
+        #[cfg(madsim)]
+        Command::Bench { seeds } => {
+            crate::bench::bench(scenarios, &crate::env::settings()?, seeds);
+            Ok(EXIT_PASS)
+        }
         #[cfg(not(madsim))]
         _ => Err(
             "this binary was built without the simulator: run it through `cargo sim`, \
@@ -242,6 +253,19 @@ pub fn parse_budget(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+/// Parses `--crash-points`: `all` or a positive whole number.
+pub fn parse_crash_points(text: &str) -> Result<usize, String> {
+    match text.trim() {
+        "all" => Ok(usize::MAX),
+        number => match number.parse::<usize>() {
+            Ok(limit) if limit > 0 => Ok(limit),
+            _ => Err(format!(
+                "--crash-points {text:?}: expected `all` or a whole number above 0"
+            )),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,18 +288,5 @@ mod tests {
         assert_eq!(parse_budget("90"), Ok(Duration::from_secs(90)));
         assert!(parse_budget("0s").is_err());
         assert!(parse_budget("fast").unwrap_err().contains("e.g. 60s"));
-    }
-}
-
-/// Parses `--crash-points`: `all` or a positive whole number.
-pub fn parse_crash_points(text: &str) -> Result<usize, String> {
-    match text.trim() {
-        "all" => Ok(usize::MAX),
-        number => match number.parse::<usize>() {
-            Ok(limit) if limit > 0 => Ok(limit),
-            _ => Err(format!(
-                "--crash-points {text:?}: expected `all` or a whole number above 0"
-            )),
-        },
     }
 }

@@ -6,6 +6,8 @@
 //! (what `cargo sim` does); the rest (tape, trace, shrinker, reports) builds everywhere.
 #![deny(missing_docs)]
 
+#[cfg(madsim)]
+pub mod bench;
 pub mod cli;
 #[cfg(madsim)]
 mod cli_crash_points;
