@@ -196,3 +196,45 @@ async fn loads_land_before_and_after_but_conflict_during_a_migration() {
         Stored::Json(object(json!({"name": "fresh", "color": "none"})))
     );
 }
+
+/// The checked-in legacy store (written by `examples/legacy_fixture.rs`, 60 records) migrates
+/// to JSON with every record equal to the sample it was made from, null and absent included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checked_in_legacy_fixture_migrates_exactly() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/legacy-small");
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, dir.path());
+    let (engine, _) = Engine::open(dir.path(), "fixture-test").await.unwrap();
+    let mut new = engine.schema().await.unwrap();
+    assert_eq!(new.node_types["item"].encoding, Encoding::Legacy);
+    new.version = 2;
+    new.node_types.get_mut("item").unwrap().encoding = Encoding::Json;
+    let report = engine
+        .apply_schema(&new, &MigrationOptions::default().batch_size(16))
+        .await
+        .unwrap();
+    assert_eq!((report.reencoded, report.steps), (60, 4));
+    let records = engine.records("item").await.unwrap();
+    assert_eq!(records.len(), 60);
+    for (index, (key, stored)) in records.into_iter().enumerate() {
+        assert_eq!(key, legacy::sample_key(index as u64));
+        assert_eq!(
+            stored,
+            Stored::Json(legacy::sample_record(index as u64)),
+            "{key}"
+        );
+    }
+}
+
+fn copy_dir(source: &std::path::Path, target: &std::path::Path) {
+    std::fs::create_dir_all(target).unwrap();
+    for entry in std::fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        let destination = target.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &destination);
+        } else {
+            std::fs::copy(entry.path(), destination).unwrap();
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Writes a store in the legacy format: one node type `item` (properties name, size, note;
+//! legacy encoding) holding COUNT sample records (`faultline::legacy::sample_record`).
+//!
+//! `cargo run --release --example legacy_fixture -- DIR COUNT`
+//! The small store in fixtures/legacy-small/ was made with COUNT = 60.
+
+use faultline::schema::{Encoding, NodeType, Property, Schema};
+use faultline::{legacy, Engine};
+
+/// Records imported per transaction.
+const CHUNK: u64 = 10_000;
+
+/// The catalog of a legacy store.
+pub fn legacy_schema() -> Schema {
+    let properties = ["name", "size", "note"]
+        .iter()
+        .map(|p| (p.to_string(), Property::default()))
+        .collect();
+    let item = NodeType {
+        encoding: Encoding::Legacy,
+        properties,
+    };
+    Schema {
+        version: 1,
+        node_types: [("item".to_owned(), item)].into_iter().collect(),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: legacy_fixture DIR COUNT (DIR must not exist yet)";
+    let dir = std::path::PathBuf::from(args.next().ok_or(usage)?);
+    let count: u64 = args.next().ok_or(usage)?.parse().map_err(|_| usage)?;
+    if dir.exists() {
+        return Err(format!("{} exists; {usage}", dir.display()).into());
+    }
+    let (engine, _) = Engine::open(&dir, "legacy-fixture").await?;
+    engine.define_schema(&legacy_schema()).await?;
+    let mut start = 0;
+    while start < count {
+        let end = (start + CHUNK).min(count);
+        let rows: Vec<(String, Vec<u8>)> = (start..end)
+            .map(|i| {
+                Ok((
+                    legacy::sample_key(i),
+                    legacy::encode(&legacy::sample_record(i))?,
+                ))
+            })
+            .collect::<Result<_, String>>()?;
+        engine.import_legacy("item", &rows).await?;
+        start = end;
+    }
+    drop(engine);
+    std::fs::remove_dir_all(dir.join("owners")).ok();
+    println!("wrote {count} legacy records to {}", dir.display());
+    Ok(())
+}
