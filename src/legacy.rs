@@ -140,6 +140,30 @@ fn decode_value(reader: &mut Reader<'_>, name: &str) -> Result<Value, String> {
     }
 }
 
+/// The `index`-th record of the deterministic sample data used by the fixture generator
+/// (`examples/legacy_fixture.rs`), the migration benchmark and tests: a name, a size, and a
+/// note that is absent, null or text in turn.
+pub fn sample_record(index: u64) -> Map<String, Value> {
+    let mut record = Map::new();
+    record.insert("name".into(), Value::String(format!("record {index}")));
+    record.insert("size".into(), Value::from(index as i64 * 7 - 100));
+    match index % 3 {
+        0 => {}
+        1 => {
+            record.insert("note".into(), Value::Null);
+        }
+        _ => {
+            record.insert("note".into(), Value::String(format!("note {index}")));
+        }
+    }
+    record
+}
+
+/// The key of sample record `index`.
+pub fn sample_key(index: u64) -> String {
+    format!("record-{index:08}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,28 +202,4 @@ mod tests {
         assert!(encode(&object(json!({"x": 1.5}))).is_err());
         assert!(encode(&object(json!({"x": [1]}))).is_err());
     }
-}
-
-/// The `index`-th record of the deterministic sample data used by the fixture generator
-/// (`examples/legacy_fixture.rs`), the migration benchmark and tests: a name, a size, and a
-/// note that is absent, null or text in turn.
-pub fn sample_record(index: u64) -> Map<String, Value> {
-    let mut record = Map::new();
-    record.insert("name".into(), Value::String(format!("record {index}")));
-    record.insert("size".into(), Value::from(index as i64 * 7 - 100));
-    match index % 3 {
-        0 => {}
-        1 => {
-            record.insert("note".into(), Value::Null);
-        }
-        _ => {
-            record.insert("note".into(), Value::String(format!("note {index}")));
-        }
-    }
-    record
-}
-
-/// The key of sample record `index`.
-pub fn sample_key(index: u64) -> String {
-    format!("record-{index:08}")
 }
