@@ -26,6 +26,25 @@ pub fn legacy_schema() -> Schema {
     }
 }
 
+/// Imports sample records `0..count` into the `item` table, `CHUNK` per transaction.
+pub async fn import_samples(
+    engine: &Engine,
+    count: u64,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    for start in (0..count).step_by(CHUNK as usize) {
+        let rows: Vec<(String, Vec<u8>)> = (start..(start + CHUNK).min(count))
+            .map(|i| {
+                Ok((
+                    legacy::sample_key(i),
+                    legacy::encode(&legacy::sample_record(i))?,
+                ))
+            })
+            .collect::<Result<_, String>>()?;
+        engine.import_legacy("item", &rows).await?;
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut args = std::env::args().skip(1);
@@ -37,20 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     let (engine, _) = Engine::open(&dir, "legacy-fixture").await?;
     engine.define_schema(&legacy_schema()).await?;
-    let mut start = 0;
-    while start < count {
-        let end = (start + CHUNK).min(count);
-        let rows: Vec<(String, Vec<u8>)> = (start..end)
-            .map(|i| {
-                Ok((
-                    legacy::sample_key(i),
-                    legacy::encode(&legacy::sample_record(i))?,
-                ))
-            })
-            .collect::<Result<_, String>>()?;
-        engine.import_legacy("item", &rows).await?;
-        start = end;
-    }
+    import_samples(&engine, count).await?;
     drop(engine);
     std::fs::remove_dir_all(dir.join("owners")).ok();
     println!("wrote {count} legacy records to {}", dir.display());

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use faultline::migrate::MigrationOptions;
 use faultline::schema::{Encoding, Property};
-use faultline::{legacy, Engine};
+use faultline::Engine;
 
 #[path = "legacy_fixture.rs"]
 #[allow(dead_code)]
@@ -34,17 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (engine, _) = Engine::open(&dir, "bench").await?;
     engine.define_schema(&fixture::legacy_schema()).await?;
     let started = Instant::now();
-    for start in (0..count).step_by(10_000) {
-        let rows: Vec<(String, Vec<u8>)> = (start..(start + 10_000).min(count))
-            .map(|i| {
-                Ok((
-                    legacy::sample_key(i),
-                    legacy::encode(&legacy::sample_record(i))?,
-                ))
-            })
-            .collect::<Result<_, String>>()?;
-        engine.import_legacy("item", &rows).await?;
-    }
+    fixture::import_samples(&engine, count).await?;
     let import = started.elapsed();
     let mut new = engine.schema().await?;
     new.version = 2;

@@ -8,6 +8,38 @@ use faultline_sim::world::World;
 
 use crate::concurrent_writers::invariants::{DatasetView, Observed};
 
+/// Simulated time with faults on before everything heals.
+pub const FAULT_PHASE: Duration = Duration::from_secs(2);
+/// Simulated time, after healing, within which every node must finish.
+pub const LIVENESS_BOUND: Duration = Duration::from_secs(20);
+
+/// Safety, then liveness: waits through the fault phase for `done`; if the nodes are not
+/// done by then, heals everything and waits up to the liveness bound. Always leaves the
+/// world healed. Returns whether the nodes finished (a recorded failure also ends the wait).
+pub async fn faults_then_heal(world: &World, done: impl Fn() -> bool) -> bool {
+    let finished = wait_until(world, &done, FAULT_PHASE).await || {
+        world.heal();
+        wait_until(world, &done, LIVENESS_BOUND).await
+    };
+    if !world.is_healed() {
+        world.heal();
+    }
+    finished
+}
+
+async fn wait_until(world: &World, done: &impl Fn() -> bool, bound: Duration) -> bool {
+    let poll = Duration::from_millis(10);
+    let mut waited = Duration::ZERO;
+    while !done() && !world.has_failed() {
+        if waited >= bound {
+            return false;
+        }
+        tokio::time::sleep(poll).await;
+        waited += poll;
+    }
+    true
+}
+
 /// Pause between attempts to open a store that failed to open (an injected fault).
 const REOPEN_PAUSE: Duration = Duration::from_millis(5);
 

@@ -28,12 +28,15 @@ fn failpoint_names_are_unique() {
 #[test]
 fn every_declared_failpoint_is_hit_by_some_seed() {
     let mut hit = BTreeSet::new();
-    for seed in 0..400 {
-        for name in ["concurrent-writers", "schema-apply"] {
-            hit.extend(common::run(name, seed, Source::Seed).hits.into_keys());
+    for scenario in faultline_scenarios::registry() {
+        for seed in 0..400 {
+            hit.extend(
+                common::run(scenario.name(), seed, Source::Seed)
+                    .hits
+                    .into_keys(),
+            );
         }
     }
-    hit.extend(common::run("canary", 0, Source::Seed).hits.into_keys());
     let never: Vec<&str> = faultline_fp::declared()
         .iter()
         .map(|p| p.name)

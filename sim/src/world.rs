@@ -162,6 +162,11 @@ impl World {
         self.state().failure.is_some()
     }
 
+    /// Whether faults are off.
+    pub fn is_healed(&self) -> bool {
+        self.state().healed
+    }
+
     /// Stops injecting faults: every later failpoint hit continues and draws nothing.
     pub fn heal(&self) {
         self.state().healed = true;

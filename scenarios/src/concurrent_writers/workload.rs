@@ -12,10 +12,6 @@ use super::ledger::{Ledger, Record, Status};
 use super::plan::{self, Plan};
 use crate::support;
 
-/// Simulated time with faults on before everything heals.
-const FAULT_PHASE: Duration = Duration::from_secs(2);
-/// Simulated time, after healing, within which every writer must finish.
-const LIVENESS_BOUND: Duration = Duration::from_secs(20);
 /// Conflicts an append retries through before it gives up with an error.
 const MAX_CONFLICT_RETRIES: u32 = 12;
 /// Items per page when streaming.
@@ -46,18 +42,15 @@ pub async fn run(world: World) {
         plan,
     });
     start_nodes(&shared);
-    if !wait_until_done(&shared, FAULT_PHASE).await {
-        world.heal();
-        if !wait_until_done(&shared, LIVENESS_BOUND).await {
-            let unfinished = unfinished(&shared);
-            world.fail_liveness(
-                "writers-finish",
-                format!("not finished {LIVENESS_BOUND:?} after healing: {unfinished}"),
-            );
-            return;
-        }
+    if !support::faults_then_heal(&world, || all_done(&shared)).await {
+        let unfinished = unfinished(&shared);
+        let bound = support::LIVENESS_BOUND;
+        world.fail_liveness(
+            "writers-finish",
+            format!("not finished {bound:?} after healing: {unfinished}"),
+        );
+        return;
     }
-    world.heal();
     check_final(&shared).await;
 }
 
@@ -132,19 +125,6 @@ fn start_nodes(shared: &Arc<Shared>) {
 fn all_done(shared: &Shared) -> bool {
     let ledger = shared.ledger();
     ledger.writer_done.iter().all(|d| *d) && ledger.reads_done >= shared.plan.reads.len()
-}
-
-async fn wait_until_done(shared: &Shared, bound: Duration) -> bool {
-    let poll = Duration::from_millis(10);
-    let mut waited = Duration::ZERO;
-    while !all_done(shared) {
-        if waited >= bound {
-            return false;
-        }
-        tokio::time::sleep(poll).await;
-        waited += poll;
-    }
-    true
 }
 
 fn unfinished(shared: &Shared) -> String {

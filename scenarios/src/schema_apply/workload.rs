@@ -11,11 +11,8 @@ use serde_json::{json, Map};
 use super::invariants::{self, Snapshot};
 use super::plan::{self, Plan, NODE_TYPE};
 use crate::concurrent_writers::ledger::Status;
+use crate::support;
 
-/// Simulated time with faults on before everything heals.
-const FAULT_PHASE: Duration = Duration::from_secs(2);
-/// Simulated time, after healing, within which every node must finish.
-const LIVENESS_BOUND: Duration = Duration::from_secs(20);
 /// Attempts a load makes through conflicts (a migration holds the table meanwhile).
 const LOAD_ATTEMPTS: u32 = 400;
 
@@ -79,17 +76,14 @@ pub async fn run(world: World) {
         progress: Mutex::new(progress),
     });
     start_nodes(&shared);
-    if !wait_until_done(&shared, FAULT_PHASE).await {
-        world.heal();
-        if !wait_until_done(&shared, LIVENESS_BOUND).await {
-            world.fail_liveness(
-                "nodes-finish",
-                format!("not finished {LIVENESS_BOUND:?} after healing"),
-            );
-            return;
-        }
+    if !support::faults_then_heal(&world, || all_done(&shared)).await {
+        let bound = support::LIVENESS_BOUND;
+        world.fail_liveness(
+            "nodes-finish",
+            format!("not finished {bound:?} after healing"),
+        );
+        return;
     }
-    world.heal();
     check_final(&shared).await;
 }
 
@@ -153,19 +147,6 @@ fn start_nodes(shared: &Arc<Shared>) {
 fn all_done(shared: &Shared) -> bool {
     let progress = shared.progress();
     progress.migrator_done && progress.loader_done.iter().all(|d| *d)
-}
-
-async fn wait_until_done(shared: &Shared, bound: Duration) -> bool {
-    let poll = Duration::from_millis(10);
-    let mut waited = Duration::ZERO;
-    while !all_done(shared) && !shared.world.has_failed() {
-        if waited >= bound {
-            return false;
-        }
-        tokio::time::sleep(poll).await;
-        waited += poll;
-    }
-    true
 }
 
 async fn snapshot(engine: &Engine) -> faultline::Result<Snapshot> {
