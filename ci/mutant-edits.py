@@ -99,6 +99,25 @@ MUTANTS = [
                 report.quarantined.push((key, reason));""",
              """                let _ = reason;
                 connection.execute("DELETE FROM records WHERE key = ?1", [&key])?;""")]),
+    dict(name="completed-migration-sidecar-kept", invariant="recovery-idempotent", budget=8000, scenario="schema-apply",
+         story="recovery recognises a completed migration but keeps its sidecar, so every later open finds\n"
+               "it again: recovery never converges to a clean store.",
+         file="src/migrate.rs", edits=[
+            ("""        fp!("engine.recovery.before_migration_sidecar_remove").await?;
+        remove_sidecar(self.dir(), &sidecar.id)?;
+        Ok(completed)""", """        fp!("engine.recovery.before_migration_sidecar_remove").await?;
+        if !completed {
+            remove_sidecar(self.dir(), &sidecar.id)?;
+        }
+        Ok(completed)""")]),
+    dict(name="hard-drop-loses-loads", invariant="no-lost-write", budget=4000, scenario="schema-apply",
+         story="the hard-drop rewrite rebuilds the table from the imported rows only, losing records that\n"
+               "other handles loaded (and had acknowledged) before the migration started.",
+         file="src/migrate.rs", edits=[
+            ("""            StepKind::HardDrop { property } => {
+                records::drop_property(&connection, property, step.limit)""", """            StepKind::HardDrop { property } => {
+                let _ = connection.execute("DELETE FROM records WHERE txid IS NOT NULL", []);
+                records::drop_property(&connection, property, step.limit)""")]),
 ]
 
 def main(names):
