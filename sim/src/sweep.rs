@@ -67,8 +67,13 @@ pub enum WorkerLine {
 pub fn worker(scenario: Arc<dyn Scenario>, settings: &Settings, first: u64, end: u64, stride: u64) {
     let current = Arc::new(AtomicU64::new(u64::MAX));
     let started = Arc::new(AtomicU64::new(0));
-    watchdog(current.clone(), started.clone(), settings.run_wall_limit);
     let origin = Instant::now();
+    watchdog(
+        origin,
+        current.clone(),
+        started.clone(),
+        settings.run_wall_limit,
+    );
     let mut seed = first;
     while seed < end {
         emit(&WorkerLine::Start { seed });
@@ -103,12 +108,14 @@ fn emit(line: &WorkerLine) {
     let _ = stdout.flush();
 }
 
-fn watchdog(current: Arc<AtomicU64>, started: Arc<AtomicU64>, limit: Duration) {
-    let origin = Instant::now();
+/// Wall-clock guard of a worker (a real thread, outside any simulation). `started` is the
+/// start of the current run in milliseconds since `origin`, the worker's own clock origin.
+fn watchdog(origin: Instant, current: Arc<AtomicU64>, started: Arc<AtomicU64>, limit: Duration) {
     std::thread::spawn(move || loop {
         std::thread::sleep(Duration::from_millis(100));
         let seed = current.load(Ordering::SeqCst);
-        let running_for = origin.elapsed().as_millis() as u64 - started.load(Ordering::SeqCst);
+        let now = origin.elapsed().as_millis() as u64;
+        let running_for = now.saturating_sub(started.load(Ordering::SeqCst));
         if seed != u64::MAX && running_for > limit.as_millis() as u64 {
             emit(&WorkerLine::Hang { seed });
             std::process::exit(3);
