@@ -50,6 +50,7 @@ pub fn bench(scenarios: &[Arc<dyn Scenario>], settings: &Settings, seeds: u64) {
                 source: Source::Seed,
                 limits: settings.limits,
                 scratch: settings.scratch.clone(),
+                disk: settings.disk,
             };
             runner::run(scenario.clone(), request);
         }

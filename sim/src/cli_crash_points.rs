@@ -107,6 +107,7 @@ fn violation(
         source: Source::Replay(crash.outcome.tape.clone()),
         limits: settings.limits,
         scratch: settings.scratch.clone(),
+        disk: settings.disk,
     };
     let replayed = runner::run(scenario.clone(), request);
     let label = format!("crash-seed-{}", crash.seed);

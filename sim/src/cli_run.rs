@@ -369,6 +369,7 @@ pub(crate) fn run_once(
         source,
         limits: settings.limits,
         scratch: settings.scratch.clone(),
+        disk: settings.disk,
     };
     runner::run(scenario.clone(), request)
 }

@@ -30,7 +30,8 @@ impl Disk for ProcessCrash {
     }
 }
 
-fn copy_tree(source: &Path, target: &Path) -> io::Result<()> {
+/// Copies a directory tree, entries in name order.
+pub(crate) fn copy_tree(source: &Path, target: &Path) -> io::Result<()> {
     fs::create_dir_all(target)?;
     let mut entries: Vec<_> = fs::read_dir(source)?.collect::<io::Result<_>>()?;
     entries.sort_by_key(|entry| entry.file_name());
@@ -43,6 +44,30 @@ fn copy_tree(source: &Path, target: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where a run's SQLite files live (`FAULTLINE_DISK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DiskKind {
+    /// In memory, through the simulated disk ([`crate::memdisk`]); plain files stay real.
+    #[default]
+    Memory,
+    /// Real files in the scratch directory (slower; lets you open the files with the
+    /// `sqlite3` shell while debugging).
+    Files,
+}
+
+impl DiskKind {
+    /// Parses `memory` or `files`.
+    pub fn parse(text: &str) -> Result<DiskKind, String> {
+        match text.trim() {
+            "memory" => Ok(DiskKind::Memory),
+            "files" => Ok(DiskKind::Files),
+            other => Err(format!(
+                "FAULTLINE_DISK={other:?} is not valid: expected `memory` or `files`"
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,7 @@ fn run(scenario: &Arc<dyn Scenario>, settings: &Settings, tape: Tape) -> RunOutc
         source: Source::Lenient(tape),
         limits: settings.limits,
         scratch: settings.scratch.clone(),
+        disk: settings.disk,
     };
     runner::run(scenario.clone(), request)
 }
@@ -107,6 +108,7 @@ pub fn enumerate(
             source: Source::Seed,
             limits: settings.limits,
             scratch: settings.scratch.clone(),
+            disk: settings.disk,
         },
     );
     let base = run(scenario, settings, without_faults(&seeded.tape));

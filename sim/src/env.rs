@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::crash::DiskKind;
 use crate::limits::Limits;
 
 /// The variables, what they set and their defaults.
@@ -38,6 +39,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "where runs keep their store files (default /dev/shm, else the temp dir)",
     ),
     (
+        "FAULTLINE_DISK",
+        "where SQLite files live: memory (the simulated disk, default) or files (real files in the scratch directory)",
+    ),
+    (
         "FAULTLINE_REPORTS",
         "where failures are written (default ./reports)",
     ),
@@ -59,6 +64,8 @@ pub struct Settings {
     pub limits: Limits,
     /// `FAULTLINE_SCRATCH`.
     pub scratch: PathBuf,
+    /// `FAULTLINE_DISK`.
+    pub disk: DiskKind,
     /// `FAULTLINE_REPORTS`.
     pub reports: PathBuf,
 }
@@ -78,6 +85,10 @@ pub fn settings() -> Result<Settings, String> {
         run_wall_limit: Duration::from_secs(number("FAULTLINE_RUN_WALL_SECONDS", 30, 1)?),
         limits,
         scratch: path("FAULTLINE_SCRATCH").unwrap_or_else(default_scratch),
+        disk: match std::env::var("FAULTLINE_DISK") {
+            Ok(text) => DiskKind::parse(&text)?,
+            Err(_) => DiskKind::default(),
+        },
         reports: path("FAULTLINE_REPORTS").unwrap_or_else(|| PathBuf::from("reports")),
     })
 }

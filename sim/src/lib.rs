@@ -23,6 +23,7 @@ pub mod crash_points;
 pub mod env;
 pub mod faults;
 pub mod limits;
+pub mod memdisk;
 pub mod report;
 pub mod rng;
 #[cfg(madsim)]

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use madsim::runtime::Runtime;
 
-use crate::crash::ProcessCrash;
+use crate::crash::{Disk, DiskKind, ProcessCrash};
 use crate::limits::Limits;
+use crate::memdisk::MemDisk;
 use crate::scenario::{Failure, FailureKind, Scenario, PASS};
 use crate::tape::{Chooser, Expected, Source, Tape};
 use crate::trace::Trace;
@@ -27,6 +28,8 @@ pub struct RunRequest {
     pub limits: Limits,
     /// Where scratch directories are made.
     pub scratch: PathBuf,
+    /// Where the run's SQLite files live.
+    pub disk: DiskKind,
 }
 
 /// What one run did.
@@ -71,6 +74,11 @@ pub fn run(scenario: Arc<dyn Scenario>, request: RunRequest) -> RunOutcome {
 
 fn run_on_this_thread(scenario: &dyn Scenario, request: RunRequest) -> RunOutcome {
     let run_dir = fresh_scratch(&request.scratch);
+    let memory = (request.disk == DiskKind::Memory).then(|| MemDisk::mount(&run_dir));
+    let disk: Box<dyn Disk> = match &memory {
+        Some(memory) => Box::new(memory.clone()),
+        None => Box::new(ProcessCrash),
+    };
     let chooser = Chooser::new(request.seed, &request.source);
     let world = World::new(
         request.seed,
@@ -78,7 +86,7 @@ fn run_on_this_thread(scenario: &dyn Scenario, request: RunRequest) -> RunOutcom
         scenario.fault_model(),
         request.limits,
         run_dir.clone(),
-        Box::new(ProcessCrash),
+        disk,
     );
     let result = catch_unwind(AssertUnwindSafe(|| {
         let mut runtime = Runtime::with_seed_and_config(request.seed, madsim::Config::default());
@@ -91,6 +99,7 @@ fn run_on_this_thread(scenario: &dyn Scenario, request: RunRequest) -> RunOutcom
     }));
     let finished = world.finish();
     let _ = std::fs::remove_dir_all(&run_dir);
+    drop(memory);
     let failure = finished
         .failure
         .or_else(|| result.err().map(|panic| classify_panic(&*panic)));

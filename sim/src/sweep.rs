@@ -84,6 +84,7 @@ pub fn worker(scenario: Arc<dyn Scenario>, settings: &Settings, first: u64, end:
             source: Source::Seed,
             limits: settings.limits,
             scratch: settings.scratch.clone(),
+            disk: settings.disk,
         };
         let outcome = runner::run(scenario.clone(), request);
         current.store(u64::MAX, Ordering::SeqCst);

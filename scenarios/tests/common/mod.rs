@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use faultline_sim::crash::DiskKind;
 use faultline_sim::limits::Limits;
 use faultline_sim::runner::{self, RunOutcome, RunRequest};
 use faultline_sim::tape::Source;
@@ -16,13 +17,19 @@ pub fn scenario(name: &str) -> Arc<dyn Scenario> {
         .expect("registered")
 }
 
-/// One run of `name` with `seed` from `source`, with default limits.
+/// One run of `name` with `seed` from `source`, with default limits, on the default disk.
 pub fn run(name: &str, seed: u64, source: Source) -> RunOutcome {
+    run_on(name, seed, source, DiskKind::default())
+}
+
+/// One run of `name` with `seed` from `source`, with default limits, on `disk`.
+pub fn run_on(name: &str, seed: u64, source: Source, disk: DiskKind) -> RunOutcome {
     let request = RunRequest {
         seed,
         source,
         limits: Limits::default(),
         scratch: std::env::temp_dir(),
+        disk,
     };
     runner::run(scenario(name), request)
 }

@@ -1,0 +1,136 @@
+//! The simulated disk against real SQLite: WAL mode across handles, lock contention, crash
+//! images, unmounting.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode};
+
+use super::MemDisk;
+use crate::crash::Disk;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-memdisk-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("store")).unwrap();
+    dir
+}
+
+fn open(path: &std::path::Path) -> Connection {
+    let connection = Connection::open(path).unwrap();
+    connection.busy_timeout(Duration::ZERO).unwrap();
+    connection
+}
+
+fn count(connection: &Connection) -> i64 {
+    connection
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn wal_database_is_shared_between_handles_and_never_touches_the_real_directory() {
+    let dir = scratch("wal");
+    let disk = MemDisk::mount(&dir);
+    let db = dir.join("store/data.db");
+    let writer = open(&db);
+    let mode: String = writer
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    writer
+        .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);")
+        .unwrap();
+    let reader = open(&db);
+    assert_eq!(count(&reader), 2);
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM t;")
+        .unwrap();
+    writer.execute_batch("INSERT INTO t VALUES (3)").unwrap();
+    assert_eq!(count(&reader), 2, "a read transaction keeps its snapshot");
+    reader.execute_batch("COMMIT").unwrap();
+    assert_eq!(count(&reader), 3);
+    let files: Vec<_> = MemDisk::files_under(&dir)
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect();
+    assert_eq!(
+        files,
+        vec![dir.join("store/data.db"), dir.join("store/data.db-wal")]
+    );
+    let real: Vec<_> = std::fs::read_dir(dir.join("store")).unwrap().collect();
+    assert!(real.is_empty(), "nothing on the real file system: {real:?}");
+    drop((writer, reader, disk));
+    assert!(
+        MemDisk::files_under(&dir).is_empty(),
+        "unmounting forgets the files"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_second_writer_gets_busy_until_the_first_commits() {
+    let dir = scratch("busy");
+    let _disk = MemDisk::mount(&dir);
+    let db = dir.join("store/data.db");
+    let first = open(&db);
+    first
+        .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t(x);")
+        .unwrap();
+    let second = open(&db);
+    first.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let refused = second.execute_batch("BEGIN IMMEDIATE").unwrap_err();
+    assert_eq!(refused.sqlite_error_code(), Some(ErrorCode::DatabaseBusy));
+    first
+        .execute_batch("INSERT INTO t VALUES (1); COMMIT")
+        .unwrap();
+    second
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (2); COMMIT")
+        .unwrap();
+    assert_eq!(count(&first), 2);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn crash_image_keeps_committed_wal_frames_and_drops_the_open_transaction() {
+    let dir = scratch("image");
+    let disk = MemDisk::mount(&dir);
+    let live = dir.join("store");
+    std::fs::write(live.join("sidecar.json"), b"{}").unwrap();
+    let connection = open(&live.join("data.db"));
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);
+             BEGIN; INSERT INTO t VALUES (2);",
+        )
+        .unwrap();
+    let image = dir.join("image-1");
+    disk.capture(&live, &image).unwrap();
+    connection.execute_batch("COMMIT").unwrap();
+    assert_eq!(count(&connection), 2);
+    assert_eq!(std::fs::read(image.join("sidecar.json")).unwrap(), b"{}");
+    let reopened = open(&image.join("data.db"));
+    assert_eq!(count(&reopened), 1, "only what committed before the crash");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn files_outside_every_mount_stay_real() {
+    let dir = scratch("outside");
+    let _disk = MemDisk::mount(&dir.join("elsewhere"));
+    let db = dir.join("store/real.db");
+    let connection = open(&db);
+    connection.execute_batch("CREATE TABLE t(x)").unwrap();
+    assert!(db.is_file());
+    assert!(MemDisk::files_under(&dir).is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn opening_in_a_missing_directory_fails_as_on_a_real_disk() {
+    let dir = scratch("missing");
+    let _disk = MemDisk::mount(&dir);
+    let refused = Connection::open(dir.join("no-such-dir/data.db")).unwrap_err();
+    assert_eq!(refused.sqlite_error_code(), Some(ErrorCode::CannotOpen));
+    std::fs::remove_dir_all(dir).unwrap();
+}
