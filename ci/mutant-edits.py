@@ -118,6 +118,25 @@ MUTANTS = [
                 records::drop_property(&connection, property, step.limit)""", """            StepKind::HardDrop { property } => {
                 let _ = connection.execute("DELETE FROM records WHERE txid IS NOT NULL", []);
                 records::drop_property(&connection, property, step.limit)""")]),
+    dict(name="publish-error-self-deadlock", invariant="writers-finish", budget=3000, scenario="concurrent-writers",
+         story="when a publish fails (a lost race or an I/O error), its error path reads the dataset's head\n"
+               "for the message while still holding the handle's manifest connection: the handle waits on its\n"
+               "own lock forever and the writer never finishes, even after every fault is healed.",
+         file="src/append.rs", edits=[
+            ("""        let result = swap_and_commit(&mut connection, dataset, link, catalog).await;
+        if result.is_err() {""", """        let result = swap_and_commit(&mut connection, dataset, link, catalog).await;
+        if result.is_err() {
+            let _head = self.head(dataset).await;""")]),
+    dict(name="claim-rereads-under-lock", invariant="nodes-finish", budget=6000, scenario="schema-apply",
+         story="taking over a dead runner's migration re-reads the lease table to double-check the holder\n"
+               "while already holding the handle's manifest connection: the reopening node waits on its own\n"
+               "lock forever and never finishes.",
+         file="src/migrate.rs", edits=[
+            ("""        let mut connection = self.inner.manifest.lock().await;
+        let (me, id, dead) = (self.owner(), sidecar.id.clone(), *holder);""",
+             """        let mut connection = self.inner.manifest.lock().await;
+        let _recheck = self.leases().await?;
+        let (me, id, dead) = (self.owner(), sidecar.id.clone(), *holder);""")]),
 ]
 
 def main(names):
