@@ -52,8 +52,8 @@ pub enum DiskKind {
     /// In memory, through the simulated disk ([`crate::memdisk`]); plain files stay real.
     #[default]
     Memory,
-    /// Real files in the scratch directory (slower; lets you open the files with the
-    /// `sqlite3` shell while debugging).
+    /// Real files in the scratch directory, through SQLite's `unix` VFS (about half as
+    /// fast; rules the simulated disk out when a failure looks odd).
     Files,
 }
 
