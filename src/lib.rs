@@ -68,7 +68,7 @@ impl Engine {
             layout::pending_dir(dir),
             layout::owners_dir(dir),
         ] {
-            std::fs::create_dir_all(sub)?;
+            faultline_files::create_dir_all(&sub)?;
         }
         let mut manifest = sql::open(&layout::manifest(dir))?;
         manifest::create(&mut manifest).await?;

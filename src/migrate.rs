@@ -163,17 +163,16 @@ fn sidecar_path(store: &Path, id: &str) -> PathBuf {
 /// Every migration sidecar in the store, by id.
 pub fn pending(store: &Path) -> Result<Vec<MigrationSidecar>> {
     let dir = migrations_dir(store);
-    std::fs::create_dir_all(&dir)?;
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()?;
-    paths.sort();
+    if !faultline_files::exists(&dir) {
+        return Ok(Vec::new());
+    }
+    let paths = faultline_files::list(&dir)?;
     let mut sidecars = Vec::new();
     for path in paths
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
     {
-        let bytes = std::fs::read(path)?;
+        let bytes = faultline_files::read(path)?;
         let sidecar = serde_json::from_slice(&bytes).map_err(|e| {
             EngineError::Corrupt(format!("migration sidecar {}: {e}", path.display()))
         })?;
@@ -183,19 +182,17 @@ pub fn pending(store: &Path) -> Result<Vec<MigrationSidecar>> {
 }
 
 fn write_sidecar(store: &Path, sidecar: &MigrationSidecar) -> Result<()> {
-    use std::io::Write;
     let target = sidecar_path(store, &sidecar.id);
     let temporary = target.with_extension("tmp");
     let bytes = serde_json::to_vec_pretty(sidecar).map_err(|e| EngineError::Io(e.to_string()))?;
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, &target)?;
+    faultline_files::create_dir_all(&migrations_dir(store))?;
+    faultline_files::write_synced(&temporary, &bytes)?;
+    faultline_files::rename(&temporary, &target)?;
     Ok(())
 }
 
 fn remove_sidecar(store: &Path, id: &str) -> Result<()> {
-    match std::fs::remove_file(sidecar_path(store, id)) {
+    match faultline_files::remove_file(&sidecar_path(store, id)) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
         _ => Ok(()),
     }

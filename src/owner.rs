@@ -3,20 +3,21 @@
 //! the lock goes with it. Recovery touches only the pending writes of owners whose lock it
 //! can take, so a handle opening the store never rolls back a live handle's write.
 //!
-//! The lock is `flock`-style (`File::try_lock`): it belongs to the open file, so two handles
-//! in one process exclude each other just as two processes do.
+//! The lock is `flock`-style (through [`faultline_files::try_lock`]; `File::try_lock` on real
+//! files): it belongs to the open file, so two handles in one process exclude each other just
+//! as two processes do.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
+
+use faultline_files::{self as files, Lock, LockGuard};
 
 use crate::error::{EngineError, Result};
 use crate::layout;
 
 /// The lock a live handle holds.
 pub struct OwnerLock {
-    _file: File,
+    _guard: LockGuard,
 }
 
 /// Attempts to take a lock another handle is briefly holding (while checking it).
@@ -30,18 +31,12 @@ const HOLD_ATTEMPTS: u32 = 100;
 pub async fn hold(store: &Path, owner: u64) -> Result<OwnerLock> {
     let path = layout::owner_lock(store, owner);
     for _ in 0..HOLD_ATTEMPTS {
-        let file = open(store, owner)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                continue;
+        match files::try_lock(&path, true)? {
+            Lock::Taken(guard) if guard.is_named_by(&path) => {
+                return Ok(OwnerLock { _guard: guard })
             }
-            Err(TryLockError::Error(error)) => return Err(error.into()),
-        }
-        let locked = file.metadata()?.ino();
-        if std::fs::metadata(&path).is_ok_and(|m| m.ino() == locked) {
-            return Ok(OwnerLock { _file: file });
+            Lock::Taken(_) | Lock::Missing => {}
+            Lock::Busy => tokio::time::sleep(Duration::from_millis(1)).await,
         }
     }
     Err(EngineError::Io(format!(
@@ -49,26 +44,13 @@ pub async fn hold(store: &Path, owner: u64) -> Result<OwnerLock> {
     )))
 }
 
-fn open(store: &Path, owner: u64) -> Result<File> {
-    let path = layout::owner_lock(store, owner);
-    Ok(OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?)
-}
-
 /// Whether `owner` is dead: its lock file is missing or can be locked right now.
 pub fn is_dead(store: &Path, owner: u64) -> Result<bool> {
-    if !layout::owner_lock(store, owner).exists() {
-        return Ok(true);
-    }
-    match open(store, owner)?.try_lock() {
-        Ok(()) => Ok(true),
-        Err(TryLockError::WouldBlock) => Ok(false),
-        Err(TryLockError::Error(error)) => Err(error.into()),
-    }
+    let alive = matches!(
+        files::try_lock(&layout::owner_lock(store, owner), false)?,
+        Lock::Busy
+    );
+    Ok(!alive)
 }
 
 /// Removes the lock file of `owner` if the owner is dead, holding its lock while it does so
@@ -76,17 +58,12 @@ pub fn is_dead(store: &Path, owner: u64) -> Result<bool> {
 /// was dead.
 pub fn reap(store: &Path, owner: u64) -> Result<bool> {
     let path = layout::owner_lock(store, owner);
-    let file = match OpenOptions::new().read(true).write(true).open(&path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(true),
-        Err(error) => return Err(error.into()),
+    let _guard = match files::try_lock(&path, false)? {
+        Lock::Taken(guard) => guard,
+        Lock::Missing => return Ok(true),
+        Lock::Busy => return Ok(false),
     };
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Ok(false),
-        Err(TryLockError::Error(error)) => return Err(error.into()),
-    }
-    match std::fs::remove_file(&path) {
+    match files::remove_file(&path) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
         _ => Ok(true),
     }

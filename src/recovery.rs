@@ -41,7 +41,7 @@ pub async fn sweep(engine: &Engine) -> Result<RecoveryReport> {
     let mut report = RecoveryReport::default();
     for (owner_id, path) in &pending.unfinished {
         if owner::is_dead(store, *owner_id)? {
-            std::fs::remove_file(path)?;
+            faultline_files::remove_file(path)?;
         }
     }
     for sidecar in &pending.sidecars {
@@ -99,8 +99,9 @@ async fn recover(engine: &Engine, sidecar: &Sidecar) -> Result<Outcome> {
 }
 
 fn forget_dead_owners(store: &Path, me: u64) -> Result<()> {
-    let mut owners: Vec<u64> = std::fs::read_dir(crate::layout::owners_dir(store))?
-        .filter_map(|entry| entry.ok()?.path().file_stem()?.to_str()?.parse().ok())
+    let mut owners: Vec<u64> = faultline_files::list(&crate::layout::owners_dir(store))?
+        .iter()
+        .filter_map(|path| path.file_stem()?.to_str()?.parse().ok())
         .collect();
     owners.sort_unstable();
     let in_use: Vec<u64> = sidecar::list(store)?

@@ -2,9 +2,9 @@
 //! publishes. A sidecar left behind by a dead owner tells the recovery sweep which table and
 //! transaction to roll forward or back.
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use faultline_files as files;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,16 +35,14 @@ pub fn write(store: &Path, sidecar: &Sidecar) -> Result<()> {
     let target = path(store, &sidecar.txid);
     let temporary = target.with_extension("tmp");
     let bytes = serde_json::to_vec(sidecar).map_err(|e| EngineError::Io(e.to_string()))?;
-    let mut file = fs::File::create(&temporary)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    fs::rename(&temporary, &target)?;
+    files::write_synced(&temporary, &bytes)?;
+    files::rename(&temporary, &target)?;
     Ok(())
 }
 
 /// Removes a sidecar; a sidecar already gone is not an error (removal is idempotent).
 pub fn remove(store: &Path, txid: &str) -> Result<()> {
-    match fs::remove_file(path(store, txid)) {
+    match files::remove_file(&path(store, txid)) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
         _ => Ok(()),
     }
@@ -72,10 +70,7 @@ pub struct Pending {
 
 /// Lists the pending directory.
 pub fn list(store: &Path) -> Result<Pending> {
-    let mut names: Vec<PathBuf> = fs::read_dir(layout::pending_dir(store))?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()?;
-    names.sort();
+    let names = files::list(&layout::pending_dir(store))?;
     let mut pending = Pending::default();
     for name in names {
         let stem = name
@@ -92,7 +87,7 @@ pub fn list(store: &Path) -> Result<Pending> {
 }
 
 fn read(path: &Path) -> Result<Sidecar> {
-    let bytes = fs::read(path)?;
+    let bytes = files::read(path)?;
     serde_json::from_slice(&bytes).map_err(|error| {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         EngineError::Corrupt(format!("sidecar {}: {error}", name.unwrap_or_default()))

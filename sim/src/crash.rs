@@ -31,7 +31,7 @@ impl Disk for ProcessCrash {
 }
 
 /// Copies a directory tree, entries in name order.
-pub(crate) fn copy_tree(source: &Path, target: &Path) -> io::Result<()> {
+fn copy_tree(source: &Path, target: &Path) -> io::Result<()> {
     fs::create_dir_all(target)?;
     let mut entries: Vec<_> = fs::read_dir(source)?.collect::<io::Result<_>>()?;
     entries.sort_by_key(|entry| entry.file_name());

@@ -1,30 +1,34 @@
-//! A simulated disk for SQLite: the files SQLite opens under a mounted directory live in
-//! memory, served by a SQLite VFS registered as the process default. Everything else
-//! (plain files the engine writes with `std::fs`, SQLite files outside every mount,
-//! temporary files) goes to the real file system through SQLite's own `unix` VFS.
+//! A simulated disk: a store under a mounted directory lives in memory. Its SQLite files are
+//! served by a SQLite VFS registered as the process default ([`vfs`]); the engine's plain
+//! files (sidecars, migration plans, owner lock files, directories) by the engine's file
+//! seam, [`faultline_files`] ([`plain`]). Paths outside every mount, and SQLite's temporary
+//! files, stay on the real file system (SQLite's own `unix` VFS, `std::fs`).
 //!
-//! Why: a simulated run spends most of its time in system calls on small SQLite files
-//! (opens, `fcntl` locks, `pread`/`pwrite`, `fsync`). In memory those become a lock and a
-//! copy, while SQLite itself runs unchanged: WAL mode, the wal-index shared memory, the
-//! file and shm lock protocols between handles (see [`locks`]), recovery of a WAL on open.
+//! Why: a simulated run spent most of its time in system calls on small files (opens,
+//! `fcntl` locks, `pread`/`pwrite`, `fsync`, renames, directory listings). In memory those
+//! become a lock and a copy, while SQLite itself runs unchanged: WAL mode, the wal-index
+//! shared memory, the file and shm lock protocols between handles (see [`locks`]), recovery
+//! of a WAL on open; and the plain files keep their meaning (synced writes, atomic renames,
+//! `flock`-style owner locks that die with their holder).
 //!
 //! Crash images stay faithful ([`MemDisk`] implements [`Disk`]): an image holds every byte
-//! written to the database, WAL and journal files at the crash instant, and no wal-index
-//! (SQLite rebuilds it from the WAL, exactly as when the first process opens a file after
-//! a crash and finds no other process attached to the `-shm` file).
+//! written to every file at the crash instant, and no lock and no wal-index (SQLite rebuilds
+//! it from the WAL, exactly as when the first process opens a file after a crash and finds
+//! no other process attached to the `-shm` file).
 //!
 //! Paths are kept as given (absolute paths under a mount): the VFS never resolves
 //! symbolic links, and nothing here reaches a trace.
 
 pub mod locks;
+mod plain;
 mod vfs;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use crate::crash::{copy_tree, Disk};
+use crate::crash::Disk;
 
 /// One file's bytes and the state its open handles share.
 #[derive(Debug, Default)]
@@ -37,6 +41,8 @@ pub(crate) struct FileState {
     pub bytes: Vec<u8>,
     pub lock: locks::FileLock,
     pub shm: Shm,
+    /// The holder of the file's `flock`-style lock (plain files only).
+    pub flock: Option<u64>,
 }
 
 /// The wal-index shared by every handle that mapped it. The regions are boxed so that the
@@ -65,11 +71,12 @@ impl MemFile {
     }
 }
 
-/// Every mounted directory and the in-memory files under them, by full path.
+/// Every mounted directory and the in-memory files and directories under them, by full path.
 #[derive(Default)]
 struct Registry {
     mounts: Vec<String>,
     files: BTreeMap<String, Arc<MemFile>>,
+    dirs: BTreeSet<String>,
 }
 
 fn registry() -> MutexGuard<'static, Registry> {
@@ -104,16 +111,27 @@ pub struct MemDisk {
 
 struct Mount {
     root: String,
+    _files: faultline_files::Mounted,
 }
 
 impl MemDisk {
-    /// Mounts `root` (an absolute path; it need not exist). Registers the VFS on first use.
+    /// Mounts `root` (an absolute path, which starts out as an empty directory): SQLite and
+    /// the engine's file seam both serve paths under it from memory. Registers the VFS on
+    /// first use.
     pub fn mount(root: &Path) -> MemDisk {
         vfs::register();
         let root = path_string(root).trim_end_matches('/').to_owned();
-        registry().mounts.push(root.clone());
+        {
+            let mut registry = registry();
+            registry.mounts.push(root.clone());
+            registry.dirs.insert(root.clone());
+        }
+        let files = faultline_files::mount(Path::new(&root), Arc::new(plain::PlainFiles));
         MemDisk {
-            _mount: Arc::new(Mount { root }),
+            _mount: Arc::new(Mount {
+                root,
+                _files: files,
+            }),
         }
     }
 
@@ -136,14 +154,16 @@ impl Drop for Mount {
         registry.mounts.retain(|mount| *mount != self.root);
         let root = &self.root;
         registry.files.retain(|path, _| !under(path, root));
+        registry
+            .dirs
+            .retain(|path| path != root && !under(path, root));
     }
 }
 
 impl Disk for MemDisk {
-    /// Copies the real files under `live` (sidecars, lock files, directories) and then
-    /// every in-memory SQLite file under it, byte for byte, without its locks or wal-index.
+    /// Copies every directory and file under `live` to `image`, byte for byte, without
+    /// locks or wal-index.
     fn capture(&self, live: &Path, image: &Path) -> io::Result<()> {
-        copy_tree(live, image)?;
         let (live, image) = (path_string(live), path_string(image));
         let mut registry = registry();
         if !registry.is_mounted(&image) {
@@ -161,6 +181,11 @@ impl Disk for MemDisk {
             })
             .collect();
         registry.files.extend(copies);
+        let dirs: Vec<String> = std::iter::once(live.clone())
+            .chain(registry.dirs.iter().filter(|d| under(d, &live)).cloned())
+            .map(|dir| format!("{image}{}", &dir[live.len()..]))
+            .collect();
+        registry.dirs.extend(dirs);
         Ok(())
     }
 }

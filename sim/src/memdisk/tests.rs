@@ -6,14 +6,19 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode};
 
+use faultline_files::Lock;
+
 use super::MemDisk;
 use crate::crash::Disk;
 
-fn scratch(name: &str) -> PathBuf {
+/// A fresh mounted directory with a `store/` directory in it (in memory).
+fn scratch(name: &str) -> (PathBuf, MemDisk) {
     let dir = std::env::temp_dir().join(format!("faultline-memdisk-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("store")).unwrap();
-    dir
+    std::fs::create_dir_all(&dir).unwrap();
+    let disk = MemDisk::mount(&dir);
+    faultline_files::create_dir_all(&dir.join("store")).unwrap();
+    (dir, disk)
 }
 
 fn open(path: &std::path::Path) -> Connection {
@@ -30,8 +35,7 @@ fn count(connection: &Connection) -> i64 {
 
 #[test]
 fn wal_database_is_shared_between_handles_and_never_touches_the_real_directory() {
-    let dir = scratch("wal");
-    let disk = MemDisk::mount(&dir);
+    let (dir, disk) = scratch("wal");
     let db = dir.join("store/data.db");
     let writer = open(&db);
     let mode: String = writer
@@ -58,7 +62,7 @@ fn wal_database_is_shared_between_handles_and_never_touches_the_real_directory()
         files,
         vec![dir.join("store/data.db"), dir.join("store/data.db-wal")]
     );
-    let real: Vec<_> = std::fs::read_dir(dir.join("store")).unwrap().collect();
+    let real: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert!(real.is_empty(), "nothing on the real file system: {real:?}");
     drop((writer, reader, disk));
     assert!(
@@ -70,8 +74,7 @@ fn wal_database_is_shared_between_handles_and_never_touches_the_real_directory()
 
 #[test]
 fn a_second_writer_gets_busy_until_the_first_commits() {
-    let dir = scratch("busy");
-    let _disk = MemDisk::mount(&dir);
+    let (dir, _disk) = scratch("busy");
     let db = dir.join("store/data.db");
     let first = open(&db);
     first
@@ -93,10 +96,13 @@ fn a_second_writer_gets_busy_until_the_first_commits() {
 
 #[test]
 fn crash_image_keeps_committed_wal_frames_and_drops_the_open_transaction() {
-    let dir = scratch("image");
-    let disk = MemDisk::mount(&dir);
+    let (dir, disk) = scratch("image");
     let live = dir.join("store");
-    std::fs::write(live.join("sidecar.json"), b"{}").unwrap();
+    faultline_files::create_dir_all(&live.join("pending")).unwrap();
+    faultline_files::write_synced(&live.join("pending/sidecar.json"), b"{}").unwrap();
+    let Ok(Lock::Taken(_owner)) = faultline_files::try_lock(&live.join("owner.lock"), true) else {
+        panic!("lock");
+    };
     let connection = open(&live.join("data.db"));
     connection
         .execute_batch(
@@ -108,7 +114,17 @@ fn crash_image_keeps_committed_wal_frames_and_drops_the_open_transaction() {
     disk.capture(&live, &image).unwrap();
     connection.execute_batch("COMMIT").unwrap();
     assert_eq!(count(&connection), 2);
-    assert_eq!(std::fs::read(image.join("sidecar.json")).unwrap(), b"{}");
+    assert_eq!(
+        faultline_files::read(&image.join("pending/sidecar.json")).unwrap(),
+        b"{}"
+    );
+    assert!(
+        matches!(
+            faultline_files::try_lock(&image.join("owner.lock"), false),
+            Ok(Lock::Taken(_))
+        ),
+        "an image keeps the lock file but not its lock: its holder died in the crash"
+    );
     let reopened = open(&image.join("data.db"));
     assert_eq!(count(&reopened), 1, "only what committed before the crash");
     std::fs::remove_dir_all(dir).unwrap();
@@ -116,9 +132,11 @@ fn crash_image_keeps_committed_wal_frames_and_drops_the_open_transaction() {
 
 #[test]
 fn files_outside_every_mount_stay_real() {
-    let dir = scratch("outside");
+    let dir =
+        std::env::temp_dir().join(format!("faultline-memdisk-outside-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
     let _disk = MemDisk::mount(&dir.join("elsewhere"));
-    let db = dir.join("store/real.db");
+    let db = dir.join("real.db");
     let connection = open(&db);
     connection.execute_batch("CREATE TABLE t(x)").unwrap();
     assert!(db.is_file());
@@ -128,9 +146,17 @@ fn files_outside_every_mount_stay_real() {
 
 #[test]
 fn opening_in_a_missing_directory_fails_as_on_a_real_disk() {
-    let dir = scratch("missing");
-    let _disk = MemDisk::mount(&dir);
+    let (dir, _disk) = scratch("missing");
     let refused = Connection::open(dir.join("no-such-dir/data.db")).unwrap_err();
     assert_eq!(refused.sqlite_error_code(), Some(ErrorCode::CannotOpen));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn plain_files_on_the_simulated_disk_meet_the_file_seam_specification() {
+    let (dir, _disk) = scratch("conformance");
+    faultline_files::conformance::check(&super::plain::PlainFiles, &dir.join("store"));
+    let real: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(real.is_empty(), "nothing on the real file system: {real:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }

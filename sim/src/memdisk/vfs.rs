@@ -182,20 +182,12 @@ fn open_file(path: &str, flags: c_int) -> Result<Arc<MemFile>, c_int> {
         }
         return Ok(file.clone());
     }
-    if flags & ffi::SQLITE_OPEN_CREATE == 0 || !parent_exists(path) {
+    if flags & ffi::SQLITE_OPEN_CREATE == 0 || !registry.parent_exists(path) {
         return Err(ffi::SQLITE_CANTOPEN);
     }
     let file = Arc::new(MemFile::default());
     registry.files.insert(path.to_owned(), file.clone());
     Ok(file)
-}
-
-/// A new file needs its directory, as on a real file system (the engine creates its
-/// directories with `std::fs`, which stays real).
-fn parent_exists(path: &str) -> bool {
-    std::path::Path::new(path)
-        .parent()
-        .is_some_and(|parent| parent.is_dir())
 }
 
 unsafe extern "C" fn x_delete(
