@@ -114,13 +114,22 @@ fn on<T>(path: &Path, operation: impl FnOnce(&dyn FileSystem) -> T) -> T {
         mounts
             .iter()
             .rev()
-            .find(|(root, _)| path.starts_with(root))
+            .find(|(root, _)| is_under(path, root))
             .map(|(_, system)| system.clone())
     };
     match mounted {
         Some(system) => operation(system.as_ref()),
         None => operation(&Real),
     }
+}
+
+/// Whether `path` is `root` or below it, comparing bytes (this runs on every call, and
+/// `Path::starts_with` parses components).
+fn is_under(path: &Path, root: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (path, root) = (path.as_os_str().as_bytes(), root.as_os_str().as_bytes());
+    path.strip_prefix(root)
+        .is_some_and(|rest| rest.is_empty() || rest[0] == b'/')
 }
 
 /// [`FileSystem::create_dir_all`] on whatever serves `path`.

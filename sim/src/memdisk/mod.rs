@@ -99,7 +99,10 @@ fn under(path: &str, dir: &str) -> bool {
 }
 
 fn path_string(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+    match path.to_str() {
+        Some(text) => text.to_owned(),
+        None => path.to_string_lossy().into_owned(),
+    }
 }
 
 /// A mounted directory: SQLite files under it live in memory until the last clone of this

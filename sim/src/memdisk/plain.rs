@@ -118,9 +118,13 @@ impl FileSystem for PlainFiles {
         if !registry.dirs.contains(&dir) {
             return Err(not_found(&dir));
         }
-        let inside = |path: &&String| parent(path).as_deref() == Some(dir.as_str());
-        let mut entries: Vec<PathBuf> = (registry.files.keys().filter(inside))
-            .chain(registry.dirs.iter().filter(inside))
+        let prefix = format!("{dir}/");
+        let inside = |path: &&String| !path[prefix.len()..].contains('/');
+        let files = registry.files.range(prefix.clone()..).map(|(path, _)| path);
+        let dirs = registry.dirs.range(prefix.clone()..);
+        let mut entries: Vec<PathBuf> = (files.take_while(|p| p.starts_with(&prefix)))
+            .chain(dirs.take_while(|p| p.starts_with(&prefix)))
+            .filter(inside)
             .map(PathBuf::from)
             .collect();
         entries.sort();
