@@ -131,7 +131,7 @@ pub(crate) fn run(
     let result = sweep::sweep(
         scenario.name(),
         seeds,
-        jobs,
+        (jobs, &settings.scratch),
         |seed, failure| {
             let dir = save_at_once(&settings, scenario.name(), seed, failure);
             cases.push((seed, failure.clone(), dir));

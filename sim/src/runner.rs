@@ -151,10 +151,28 @@ fn classify_panic(panic: &(dyn std::any::Any + Send)) -> Failure {
     }
 }
 
+/// Removes the scratch directories that process `process` left under `base` (a worker that
+/// was stopped or died mid-run never removes its own).
+pub fn remove_scratch_of(base: &Path, process: u32) {
+    let prefix = scratch_prefix(process);
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn scratch_prefix(process: u32) -> String {
+    format!("faultline-{process}-")
+}
+
 fn fresh_scratch(base: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let number = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = base.join(format!("faultline-{}-{number}", std::process::id()));
+    let dir = base.join(format!("{}{number}", scratch_prefix(std::process::id())));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create the run's scratch directory");
     dir

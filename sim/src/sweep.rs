@@ -8,6 +8,7 @@
 //! wall-time limit reports the hang and exits; the parent records it the same way.
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
@@ -147,13 +148,14 @@ struct Worker {
     alive: bool,
 }
 
-/// Runs `seeds` of `scenario` on `jobs` worker processes. `on_failure` is called as soon as
-/// a failure arrives (to write it out at once) and returns whether to stop the sweep there;
-/// `on_progress` is called after every run.
+/// Runs `seeds` of `scenario` on `jobs` worker processes, which keep their runs' scratch
+/// directories under `scratch`. `on_failure` is called as soon as a failure arrives (to write
+/// it out at once) and returns whether to stop the sweep there; `on_progress` is called after
+/// every run.
 pub fn sweep(
     scenario: &str,
     seeds: Seeds,
-    jobs: usize,
+    (jobs, scratch): (usize, &Path),
     mut on_failure: impl FnMut(u64, &Failure) -> bool,
     mut on_progress: impl FnMut(u64, usize, Duration),
 ) -> Result<SweepResult, String> {
@@ -172,7 +174,7 @@ pub fn sweep(
     let mut result = SweepResult::default();
     while workers.iter().any(|w| w.alive) {
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            stop_all(&mut workers);
+            stop_all(&mut workers, scratch);
             break;
         }
         let Ok(message) = receiver.recv_timeout(Duration::from_millis(50)) else {
@@ -182,13 +184,13 @@ pub fn sweep(
             message,
             &mut workers,
             &mut result,
-            (scenario, end, stride, &sender),
+            (scenario, end, stride, &sender, scratch),
         )?;
         if let Some((seed, failure)) = failure {
             let stop = on_failure(seed, &failure);
             result.failures.push((seed, failure));
             if stop {
-                stop_all(&mut workers);
+                stop_all(&mut workers, scratch);
             }
         }
         on_progress(result.runs, result.failures.len(), started.elapsed());
@@ -197,13 +199,13 @@ pub fn sweep(
     Ok(result)
 }
 
-type Context<'a> = (&'a str, u64, u64, &'a Sender<Message>);
+type Context<'a> = (&'a str, u64, u64, &'a Sender<Message>, &'a Path);
 
 fn handle(
     message: Message,
     workers: &mut [Worker],
     result: &mut SweepResult,
-    (scenario, end, stride, sender): Context<'_>,
+    (scenario, end, stride, sender, scratch): Context<'_>,
 ) -> Result<Option<(u64, Failure)>, String> {
     match message {
         Message::Line(index, WorkerLine::Start { seed }) => {
@@ -232,6 +234,7 @@ fn handle(
         }
         Message::Exited(index, status) => {
             let _ = workers[index].child.wait();
+            runner::remove_scratch_of(scratch, workers[index].child.id());
             workers[index].alive = false;
             let lost = workers[index].running.take();
             let next = workers[index].next;
@@ -254,10 +257,12 @@ fn handle(
     }
 }
 
-fn stop_all(workers: &mut [Worker]) {
+/// Kills every live worker and removes the scratch directories of the runs it was in.
+fn stop_all(workers: &mut [Worker], scratch: &Path) {
     for worker in workers.iter_mut().filter(|w| w.alive) {
         let _ = worker.child.kill();
         let _ = worker.child.wait();
+        runner::remove_scratch_of(scratch, worker.child.id());
         worker.alive = false;
     }
 }
