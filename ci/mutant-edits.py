@@ -137,6 +137,16 @@ MUTANTS = [
              """        let mut connection = self.inner.manifest.lock().await;
         let _recheck = self.leases().await?;
         let (me, id, dead) = (self.owner(), sidecar.id.clone(), *holder);""")]),
+    dict(name="stage-error-keeps-transaction", invariant="errors-are-faults", budget=3000, scenario="concurrent-writers",
+         story="when staging fails (an I/O error before its commit), the error path returns without rolling\n"
+               "back: the handle keeps its write transaction on the table file, so its own next append fails\n"
+               "and other writers wait on a lock that is only released when the handle closes.",
+         file="src/append.rs", edits=[
+            ("""        let result = stage_rows(&mut connection, txid, rows).await;
+        if result.is_err() {
+            sql::rollback_quietly(&connection);
+        }
+        result""", """        stage_rows(&mut connection, txid, rows).await""")]),
 ]
 
 def main(names):

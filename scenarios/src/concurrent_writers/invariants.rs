@@ -16,6 +16,10 @@ pub const DOCS: &[InvariantDoc] = &[
         checks: "every append ended acknowledged (for all its items) or with an error, unless its writer crashed during it; not whether acked items are stored",
     },
     InvariantDoc {
+        name: "errors-are-faults",
+        checks: "every error an append or a read returned is an injected fault (conflicts are retried, and a writer that keeps losing races counts as an error); not errors that a crash hides",
+    },
+    InvariantDoc {
         name: "linear-chain",
         checks: "each dataset's versions are 1..n, each extending the one before, each from a distinct write; not the items inside",
     },
@@ -76,6 +80,21 @@ pub fn no_silent_drop(ledger: &Ledger) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// errors-are-faults: every error the engine returned to a writer or the reader is a fault
+/// this run injected. An engine that turns one injected fault into lasting trouble (a write
+/// lock left held, a handle that refuses every later call, a writer starved by endless
+/// conflicts) returns errors nothing injected. Does not check: calls cut short by a crash
+/// (they return nothing), nor how long the calls that succeeded took.
+pub fn errors_are_faults(ledger: &Ledger) -> Result<(), String> {
+    match ledger.unexplained.first() {
+        None => Ok(()),
+        Some((who, error)) => Err(format!(
+            "{who} got an error no injected fault explains: {error} ({} such errors in the run)",
+            ledger.unexplained.len()
+        )),
+    }
 }
 
 /// linear-chain: versions are exactly 1..=n, version v extends v - 1, and no two versions
@@ -252,6 +271,18 @@ mod tests {
         ))
         .is_err());
         assert_eq!(no_silent_drop(&ledger(Status::InDoubt, &["k"])), Ok(()));
+    }
+
+    #[test]
+    fn errors_are_faults_fails_on_any_unexplained_error() {
+        let mut ledger = Ledger::default();
+        assert!(errors_are_faults(&ledger).is_ok());
+        ledger
+            .unexplained
+            .push(("writer-1/op0".into(), "database is locked".into()));
+        assert!(errors_are_faults(&ledger)
+            .unwrap_err()
+            .contains("writer-1/op0 got an error no injected fault explains"));
     }
 
     #[test]

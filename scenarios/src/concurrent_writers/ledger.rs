@@ -46,6 +46,9 @@ pub struct Ledger {
     pub writer_done: Vec<bool>,
     /// Read rounds the reader completed.
     pub reads_done: usize,
+    /// Errors the engine returned that no injected fault explains (appends and reads), in
+    /// the order they happened: `(who, error)`.
+    pub unexplained: Vec<(String, String)>,
 }
 
 impl Ledger {

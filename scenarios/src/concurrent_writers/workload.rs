@@ -236,11 +236,28 @@ async fn append_with_retry(
             }
             Err(error) => {
                 world.event("append.error", &error);
+                let who = format!("writer-{}/op{}", op.0, op.1);
+                note_unexplained(shared, &who, &error);
                 return Status::Failed(error.to_string());
             }
         }
     }
-    Status::Failed(format!("gave up after {MAX_CONFLICT_RETRIES} conflicts"))
+    let starved = format!("gave up after {MAX_CONFLICT_RETRIES} conflicts");
+    shared
+        .ledger()
+        .unexplained
+        .push((format!("writer-{}/op{}", op.0, op.1), starved.clone()));
+    Status::Failed(starved)
+}
+
+/// Keeps an error for errors-are-faults unless it is an injected fault.
+fn note_unexplained(shared: &Shared, who: &str, error: &faultline::EngineError) {
+    if !matches!(error, faultline::EngineError::Injected(_)) {
+        shared
+            .ledger()
+            .unexplained
+            .push((who.to_owned(), error.to_string()));
+    }
 }
 
 /// durable-ack on the live store, as a restarted writer sees it.
@@ -284,6 +301,7 @@ async fn run_reader(shared: Arc<Shared>) {
             Ok(None) => world.event("read", format!("{dataset} is empty")),
             Err(error) => {
                 world.event("read.error", &error);
+                note_unexplained(&shared, &format!("reader/round{round}"), &error);
                 continue;
             }
         }
@@ -312,8 +330,9 @@ async fn check_final(shared: &Shared) {
     let observed = support::observe(&engine, &shared.plan.datasets)
         .await
         .expect("no faults after healing");
-    let checks: [(&str, Result<(), String>); 4] = [
+    let checks: [(&str, Result<(), String>); 5] = [
         ("no-silent-drop", invariants::no_silent_drop(&ledger)),
+        ("errors-are-faults", invariants::errors_are_faults(&ledger)),
         ("linear-chain", invariants::linear_chain(&observed)),
         ("counts-agree", invariants::counts_agree(&observed)),
         (
