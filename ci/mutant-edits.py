@@ -21,8 +21,8 @@ MUTANTS = [
             current,
         });
     }
-    connection.execute(
-        "INSERT INTO chain""", """    connection.execute(
+    connection.run(
+        "INSERT INTO chain""", """    connection.run(
         "INSERT OR REPLACE INTO chain""")]),
     dict(name="rebase-without-repin", invariant="linear-chain", budget=3000, scenario="concurrent-writers",
          story="on a lost race the publish moves the write to the current head instead of failing, but keeps\n"
@@ -35,11 +35,11 @@ MUTANTS = [
             current,
         });
     }
-    connection.execute(
+    connection.run(
         "INSERT INTO chain""", """    let mut link = link.clone();
     link.version = current + 1;
     let link = &link;
-    connection.execute(
+    connection.run(
         "INSERT INTO chain""")]),
     dict(name="page-boundary", invariant="counts-agree", budget=3000, scenario="concurrent-writers",
          story="the stream resumes each page at the last row it already returned (>= instead of >), so a\n"
@@ -98,7 +98,7 @@ MUTANTS = [
             ("""                records::quarantine(connection, &key, &reason)?;
                 report.quarantined.push((key, reason));""",
              """                let _ = reason;
-                connection.execute("DELETE FROM records WHERE key = ?1", [&key])?;""")]),
+                connection.run("DELETE FROM records WHERE key = ?1", [&key])?;""")]),
     dict(name="completed-migration-sidecar-kept", invariant="recovery-idempotent", budget=8000, scenario="schema-apply",
          story="recovery recognises a completed migration but keeps its sidecar, so every later open finds\n"
                "it again: recovery never converges to a clean store.",
@@ -116,7 +116,7 @@ MUTANTS = [
          file="src/migrate.rs", edits=[
             ("""            StepKind::HardDrop { property } => {
                 records::drop_property(&connection, property, step.limit)""", """            StepKind::HardDrop { property } => {
-                let _ = connection.execute("DELETE FROM records WHERE txid IS NOT NULL", []);
+                let _ = connection.run("DELETE FROM records WHERE txid IS NOT NULL", []);
                 records::drop_property(&connection, property, step.limit)""")]),
     dict(name="publish-error-self-deadlock", invariant="writers-finish", budget=3000, scenario="concurrent-writers",
          story="when a publish fails (a lost race or an I/O error), its error path reads the dataset's head\n"

@@ -6,6 +6,7 @@
 //! durable and acknowledged: a failure while cleaning up afterwards leaves a sidecar for
 //! recovery and is never reported as a failed write (that would invite a duplicate retry).
 
+use crate::sql::Cached;
 use faultline_fp::fp;
 
 use crate::error::{EngineError, Result};
@@ -178,10 +179,7 @@ async fn stage_rows(
 ) -> Result<()> {
     rows.insert(connection, txid)?;
     fp!("engine.stage.before_commit").await?;
-    sql::retry_busy(connection, "table.stage.commit", |c| {
-        c.execute_batch("COMMIT")
-    })
-    .await
+    sql::retry_busy(connection, "table.stage.commit", |c| c.control("COMMIT")).await
 }
 
 async fn swap_and_commit(
@@ -199,7 +197,7 @@ async fn swap_and_commit(
     }
     fp!("engine.publish.before_commit").await?;
     sql::retry_busy(connection, "manifest.publish.commit", |c| {
-        c.execute_batch("COMMIT")
+        c.control("COMMIT")
     })
     .await
 }

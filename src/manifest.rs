@@ -4,6 +4,7 @@
 //! base + 1 only if nobody moved it first, in one manifest transaction that also appends the
 //! new link to the chain.
 
+use crate::sql::Cached;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::{EngineError, Result};
@@ -62,7 +63,7 @@ pub async fn create(connection: &mut Connection) -> Result<()> {
 /// Registers a new owner (an open handle) and returns its id.
 pub async fn register_owner(connection: &mut Connection, label: &str) -> Result<u64> {
     sql::retry_busy(connection, "manifest.register_owner", |c| {
-        c.execute("INSERT INTO owners(label) VALUES (?1)", [label])?;
+        c.run("INSERT INTO owners(label) VALUES (?1)", [label])?;
         Ok(c.last_insert_rowid() as u64)
     })
     .await
@@ -71,7 +72,7 @@ pub async fn register_owner(connection: &mut Connection, label: &str) -> Result<
 /// Adds a table at version 0; an existing table is left alone.
 pub async fn add_table(connection: &mut Connection, table: &str) -> Result<()> {
     sql::retry_busy(connection, "manifest.add_table", |c| {
-        c.execute(
+        c.run(
             "INSERT OR IGNORE INTO tables(name, version) VALUES (?1, 0)",
             [table],
         )
@@ -83,7 +84,7 @@ pub async fn add_table(connection: &mut Connection, table: &str) -> Result<()> {
 /// The published version of `table`.
 pub async fn version(connection: &mut Connection, table: &str) -> Result<u64> {
     let found = sql::retry_busy(connection, "manifest.version", |c| {
-        c.query_row("SELECT version FROM tables WHERE name = ?1", [table], |r| {
+        c.row("SELECT version FROM tables WHERE name = ?1", [table], |r| {
             r.get(0)
         })
         .optional()
@@ -115,7 +116,7 @@ pub async fn chain(connection: &mut Connection, table: &str) -> Result<Vec<Link>
 /// The link that published `txid`, if any.
 pub async fn published(connection: &mut Connection, txid: &str) -> Result<Option<Link>> {
     sql::retry_busy(connection, "manifest.published", |c| {
-        c.query_row(
+        c.row(
             "SELECT version, parent, txid, items_total FROM chain WHERE txid = ?1",
             [txid],
             |r| {
@@ -136,7 +137,7 @@ pub async fn published(connection: &mut Connection, txid: &str) -> Result<Option
 /// appends the link, or returns [`EngineError::Conflict`] if the table is not at the parent.
 pub fn compare_and_swap(connection: &Connection, table: &str, link: &Link) -> Result<()> {
     let current: u64 =
-        connection.query_row("SELECT version FROM tables WHERE name = ?1", [table], |r| {
+        connection.row("SELECT version FROM tables WHERE name = ?1", [table], |r| {
             r.get(0)
         })?;
     if let Some(migration) = lease_of(connection, table)? {
@@ -152,7 +153,7 @@ pub fn compare_and_swap(connection: &Connection, table: &str, link: &Link) -> Re
             current,
         });
     }
-    connection.execute(
+    connection.run(
         "INSERT INTO chain(tbl, version, parent, txid, items_total) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             table,
@@ -162,7 +163,7 @@ pub fn compare_and_swap(connection: &Connection, table: &str, link: &Link) -> Re
             link.items_total
         ],
     )?;
-    connection.execute(
+    connection.run(
         "UPDATE tables SET version = ?2 WHERE name = ?1",
         params![table, link.version],
     )?;
@@ -172,7 +173,7 @@ pub fn compare_and_swap(connection: &Connection, table: &str, link: &Link) -> Re
 /// The migration holding `table`, if one does.
 pub fn lease_of(connection: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
     connection
-        .query_row(
+        .row(
             "SELECT migration FROM leases WHERE tbl = ?1",
             [table],
             |r| r.get(0),
@@ -193,7 +194,7 @@ pub fn leases(connection: &Connection) -> rusqlite::Result<Vec<(String, String, 
 /// `from` (the migration holds the lease, so only a bug or a stale plan gets there).
 pub fn publish_step(connection: &Connection, table: &str, from: u64, txid: &str) -> Result<()> {
     let current: u64 =
-        connection.query_row("SELECT version FROM tables WHERE name = ?1", [table], |r| {
+        connection.row("SELECT version FROM tables WHERE name = ?1", [table], |r| {
             r.get(0)
         })?;
     if current != from {
@@ -203,11 +204,11 @@ pub fn publish_step(connection: &Connection, table: &str, from: u64, txid: &str)
             current,
         });
     }
-    connection.execute(
+    connection.run(
         "INSERT INTO chain(tbl, version, parent, txid, items_total) VALUES (?1, ?2, ?3, ?4, 0)",
         params![table, from + 1, from, txid],
     )?;
-    connection.execute(
+    connection.run(
         "UPDATE tables SET version = ?2 WHERE name = ?1",
         params![table, from + 1],
     )?;

@@ -15,6 +15,7 @@
 //! its manifest commit processes the next batch, and the last step of each kind processes
 //! everything left.
 
+use crate::sql::Cached;
 use std::path::{Path, PathBuf};
 
 use faultline_fp::fp;
@@ -346,7 +347,7 @@ impl Engine {
     async fn release_lease(&self, id: &str) -> Result<()> {
         let mut connection = self.inner.manifest.lock().await;
         sql::retry_busy(&mut connection, "migrate.release", |c| {
-            c.execute("DELETE FROM leases WHERE migration = ?1", [id])
+            c.run("DELETE FROM leases WHERE migration = ?1", [id])
         })
         .await
         .map(drop)
@@ -370,7 +371,7 @@ impl Engine {
         let mut connection = self.inner.manifest.lock().await;
         let (me, id, dead) = (self.owner(), sidecar.id.clone(), *holder);
         let moved = sql::retry_busy(&mut connection, "migrate.claim", |c| {
-            c.execute(
+            c.run(
                 "UPDATE leases SET owner = ?1 WHERE migration = ?2 AND owner = ?3",
                 rusqlite::params![me, id, dead],
             )
@@ -403,15 +404,15 @@ impl Engine {
                         migration,
                     });
                 }
-                connection.execute(
+                connection.run(
                     "INSERT INTO leases(tbl, migration, owner) VALUES (?1, ?2, ?3)",
                     rusqlite::params![table, id, self.owner()],
                 )?;
-                Ok(connection.query_row(
-                    "SELECT version FROM tables WHERE name = ?1",
-                    [table],
-                    |r| r.get(0),
-                )?)
+                Ok(
+                    connection.row("SELECT version FROM tables WHERE name = ?1", [table], |r| {
+                        r.get(0)
+                    })?,
+                )
             })();
             match taken {
                 Ok(base) => bases.push(base),
@@ -515,7 +516,7 @@ impl Engine {
         sql::begin_write(&mut connection, "migrate.catalog").await?;
         let result = async {
             schema::write(&connection, &sidecar.new)?;
-            connection.execute("DELETE FROM leases WHERE migration = ?1", [&sidecar.id])?;
+            connection.run("DELETE FROM leases WHERE migration = ?1", [&sidecar.id])?;
             fp!("engine.migrate.before_catalog_commit").await?;
             Ok(())
         }
@@ -577,7 +578,7 @@ impl Engine {
             }
             let mut connection = self.inner.manifest.lock().await;
             sql::retry_busy(&mut connection, "migrate.release", |c| {
-                c.execute(
+                c.run(
                     "DELETE FROM leases WHERE tbl = ?1 AND migration = ?2",
                     [&table, &migration],
                 )

@@ -1,5 +1,6 @@
 //! Node records through an engine handle: the catalog, legacy imports, loads and reads.
 
+use crate::sql::Cached;
 use serde_json::{Map, Value};
 
 use crate::append::{Receipt, Rows};
@@ -120,7 +121,7 @@ pub(crate) async fn finish_write(
     result: Result<()>,
 ) -> Result<()> {
     match result {
-        Ok(()) => sql::retry_busy(connection, "commit", |c| c.execute_batch("COMMIT")).await,
+        Ok(()) => sql::retry_busy(connection, "commit", |c| c.control("COMMIT")).await,
         Err(error) => {
             sql::rollback_quietly(connection);
             Err(error)

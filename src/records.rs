@@ -4,6 +4,7 @@
 //! Rows with a NULL txid predate any load (imported or migrated in place); rows with a txid
 //! are visible once the manifest publishes it, as with dataset items.
 
+use crate::sql::Cached;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
@@ -72,7 +73,7 @@ pub fn import_legacy(connection: &Connection, records: &[(String, Vec<u8>)]) -> 
 
 /// Deletes the rows staged by `txid`.
 pub fn unstage(connection: &Connection, txid: &str) -> rusqlite::Result<usize> {
-    connection.execute("DELETE FROM records WHERE txid = ?1", [txid])
+    connection.run("DELETE FROM records WHERE txid = ?1", [txid])
 }
 
 /// The visible records (NULL txid or one of `txids`), by key.
@@ -130,7 +131,7 @@ pub fn set_json(
     record: &Map<String, Value>,
 ) -> rusqlite::Result<()> {
     let json = Value::Object(record.clone()).to_string();
-    connection.execute(
+    connection.run(
         "UPDATE records SET json = ?2, legacy = NULL WHERE key = ?1",
         params![key, json],
     )?;
@@ -140,16 +141,16 @@ pub fn set_json(
 /// Inside a write transaction: moves `key` to the quarantine with `reason`.
 pub fn quarantine(connection: &Connection, key: &str, reason: &str) -> rusqlite::Result<()> {
     let bytes: Option<Vec<u8>> = connection
-        .query_row("SELECT legacy FROM records WHERE key = ?1", [key], |r| {
+        .row("SELECT legacy FROM records WHERE key = ?1", [key], |r| {
             r.get(0)
         })
         .optional()?
         .flatten();
-    connection.execute(
+    connection.run(
         "INSERT OR REPLACE INTO quarantine(key, legacy, reason) VALUES (?1, ?2, ?3)",
         params![key, bytes.unwrap_or_default(), reason],
     )?;
-    connection.execute("DELETE FROM records WHERE key = ?1", [key])?;
+    connection.run("DELETE FROM records WHERE key = ?1", [key])?;
     Ok(())
 }
 
@@ -160,7 +161,7 @@ pub fn add_property(
     default: &Value,
 ) -> rusqlite::Result<usize> {
     let path = format!("$.\"{property}\"");
-    connection.execute(
+    connection.run(
         "UPDATE records SET json = json_set(json, ?1, json(?2))
          WHERE json IS NOT NULL AND json_type(json, ?1) IS NULL",
         params![path, default.to_string()],
@@ -175,7 +176,7 @@ pub fn drop_property(
 ) -> rusqlite::Result<usize> {
     let path = format!("$.\"{property}\"");
     let limit = limit.map_or(-1, |l| l as i64);
-    connection.execute(
+    connection.run(
         "UPDATE records SET json = json_remove(json, ?1) WHERE key IN (
              SELECT key FROM records WHERE json IS NOT NULL AND json_type(json, ?1) IS NOT NULL
              ORDER BY key LIMIT ?2)",
@@ -185,7 +186,7 @@ pub fn drop_property(
 
 /// How many records hold `property` / are still legacy.
 pub fn count_where(connection: &Connection, condition: &str) -> rusqlite::Result<u64> {
-    connection.query_row(
+    connection.row(
         &format!("SELECT COUNT(*) FROM records WHERE {condition}"),
         [],
         |r| r.get(0),

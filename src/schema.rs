@@ -1,6 +1,7 @@
 //! The schema catalog: node types, their properties and the encoding of their records,
 //! stored in the manifest with a schema version.
 
+use crate::sql::Cached;
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension};
@@ -58,7 +59,7 @@ pub fn table_name(node_type: &str) -> String {
 /// Reads the catalog inside a transaction or statement on the manifest.
 pub fn read(connection: &Connection) -> rusqlite::Result<Schema> {
     let body: Option<String> = connection
-        .query_row("SELECT body FROM catalog WHERE id = 1", [], |r| r.get(0))
+        .row("SELECT body FROM catalog WHERE id = 1", [], |r| r.get(0))
         .optional()?;
     Ok(body
         .and_then(|b| serde_json::from_str(&b).ok())
@@ -68,7 +69,7 @@ pub fn read(connection: &Connection) -> rusqlite::Result<Schema> {
 /// Writes the catalog inside an open write transaction on the manifest.
 pub fn write(connection: &Connection, schema: &Schema) -> Result<()> {
     let body = serde_json::to_string(schema).map_err(|e| EngineError::Corrupt(e.to_string()))?;
-    connection.execute(
+    connection.run(
         "INSERT OR REPLACE INTO catalog(id, body) VALUES (1, ?1)",
         [body],
     )?;

@@ -4,6 +4,7 @@
 //! manifest publishes their transaction; readers select rows by the published txids of
 //! their snapshot, so a staged-but-unpublished write is invisible.
 
+use crate::sql::Cached;
 use rusqlite::{params, Connection};
 
 use crate::error::Result;
@@ -49,7 +50,7 @@ pub fn insert(connection: &Connection, txid: &str, items: &[Item]) -> Result<()>
 /// Deletes every row staged by `txid` (idempotent).
 pub async fn unstage(connection: &mut Connection, txid: &str) -> Result<usize> {
     sql::retry_busy(connection, "table.unstage", |c| {
-        c.execute("DELETE FROM items WHERE txid = ?1", [txid])
+        c.run("DELETE FROM items WHERE txid = ?1", [txid])
     })
     .await
 }
@@ -62,7 +63,7 @@ fn txid_list(txids: &[String]) -> String {
 pub async fn count(connection: &mut Connection, txids: &[String]) -> Result<u64> {
     let list = txid_list(txids);
     sql::retry_busy(connection, "table.count", |c| {
-        c.query_row(
+        c.row(
             "SELECT COUNT(*) FROM items WHERE txid IN (SELECT value FROM json_each(?1))",
             [&list],
             |r| r.get(0),
