@@ -147,6 +147,12 @@ MUTANTS = [
             sql::rollback_quietly(&connection);
         }
         result""", """        stage_rows(&mut connection, txid, rows).await""")]),
+    dict(name="commits-not-synced", invariant="durable-ack", budget=3000, scenario="concurrent-writers",
+         story="a speed tweak sets synchronous=NORMAL: in WAL mode a commit is then no longer synced,\n"
+               "so a publish the engine acknowledged is gone after a power loss.",
+         file="src/sql.rs", edits=[
+            ("""connection.pragma_update(None, "synchronous", "FULL")""",
+             """connection.pragma_update(None, "synchronous", "NORMAL")""")]),
 ]
 
 def main(names):

@@ -6,9 +6,9 @@
 //! is single-threaded, so no write is half-way through a system call). Restarting on the
 //! image is what a restarted process sees.
 //!
-//! The [`Disk`] trait is the seam for power loss: a disk that also forgets writes made
-//! since the last fsync would implement `capture` by replaying only synced writes (it needs
-//! a SQLite VFS that tracks syncs; not built yet).
+//! A power loss keeps less: only what was synced. [`Disk::capture_after_power_loss`] takes
+//! that image; the simulated disk ([`crate::memdisk`]) tracks syncs and implements it, real
+//! files cannot and keep everything.
 
 use std::fs;
 use std::io;
@@ -18,6 +18,12 @@ use std::path::Path;
 pub trait Disk: Send + Sync {
     /// Copies what survives a crash of `live` into `image` (which does not exist yet).
     fn capture(&self, live: &Path, image: &Path) -> io::Result<()>;
+
+    /// Copies what survives a power loss: only what was synced. A disk that cannot tell
+    /// (real files) copies everything, as for a process crash.
+    fn capture_after_power_loss(&self, live: &Path, image: &Path) -> io::Result<()> {
+        self.capture(live, image)
+    }
 }
 
 /// A process crash: every byte written survives.

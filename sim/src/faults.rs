@@ -16,15 +16,18 @@ pub enum CrashScope {
     /// Every node dies at once; the store's files are imaged at that instant and every node
     /// restarts on the image (a machine crash without power loss).
     Store,
+    /// A power loss: like [`CrashScope::Store`], but the image keeps only what was synced
+    /// before the crash; every write since a file's last sync is lost.
+    Power,
 }
 
 impl CrashScope {
-    /// The scope for a tape value (0 node, 1 store).
+    /// The scope for a tape value (0 node, 1 store, 2 power).
     pub fn from_index(index: u64) -> Self {
-        if index == 0 {
-            CrashScope::Node
-        } else {
-            CrashScope::Store
+        match index {
+            0 => CrashScope::Node,
+            1 => CrashScope::Store,
+            _ => CrashScope::Power,
         }
     }
 }
@@ -40,8 +43,8 @@ pub struct FaultModel {
     pub max_sleep: Duration,
     /// Most crashes per run; further crash draws become "continue". Default 2.
     pub max_crashes: u32,
-    /// Relative weights of node and store crashes. Default `[1, 1]`.
-    pub crash_scope_weights: [u32; 2],
+    /// Relative weights of node crashes, store crashes and power losses. Default `[1, 1, 0]`.
+    pub crash_scope_weights: [u32; 3],
     /// Simulated time between a crash and the restart. Default 5 ms.
     pub restart_delay: Duration,
 }
@@ -52,7 +55,7 @@ impl Default for FaultModel {
             weights: [80, 10, 6, 3, 1],
             max_sleep: Duration::from_millis(20),
             max_crashes: 2,
-            crash_scope_weights: [1, 1],
+            crash_scope_weights: [1, 1, 0],
             restart_delay: Duration::from_millis(5),
         }
     }

@@ -356,9 +356,10 @@ impl World {
         let handle = Handle::current();
         let victims: Vec<usize> = match scope {
             CrashScope::Node => vec![node],
-            CrashScope::Store => (0..state.nodes.len()).collect(),
+            CrashScope::Store | CrashScope::Power => (0..state.nodes.len()).collect(),
         };
-        let image = (scope == CrashScope::Store).then(|| self.capture_image_locked(&mut state));
+        let image = (scope != CrashScope::Node)
+            .then(|| self.capture_image_locked(&mut state, scope == CrashScope::Power));
         let names: Vec<String> = victims
             .iter()
             .map(|v| state.nodes[*v].name.clone())
@@ -368,6 +369,10 @@ impl World {
             CrashScope::Store => {
                 format!("store crash: image {} taken, all nodes down", state.images)
             }
+            CrashScope::Power => format!(
+                "power loss: image {} taken (writes since each file's last sync lost), all nodes down",
+                state.images
+            ),
         };
         let event = self.make_event(&state, "crash", detail);
         state.trace.push(event);
@@ -391,10 +396,15 @@ impl World {
         });
     }
 
-    fn capture_image_locked(&self, state: &mut State) -> PathBuf {
+    fn capture_image_locked(&self, state: &mut State, power_loss: bool) -> PathBuf {
         state.images += 1;
         let image = self.shared.run_dir.join(format!("image-{}", state.images));
-        if let Err(error) = self.shared.disk.capture(&state.store, &image) {
+        let disk = &self.shared.disk;
+        let captured = match power_loss {
+            false => disk.capture(&state.store, &image),
+            true => disk.capture_after_power_loss(&state.store, &image),
+        };
+        if let Err(error) = captured {
             panic!("faultline: could not capture the crash image: {error}");
         }
         image
@@ -435,8 +445,19 @@ impl World {
     /// the image's directory (for checks that reopen a crash image).
     pub fn capture_image(&self) -> PathBuf {
         let mut state = self.state();
-        let image = self.capture_image_locked(&mut state);
+        let image = self.capture_image_locked(&mut state, false);
         let event = self.make_event(&state, "image", format!("image {} taken", state.images));
+        state.trace.push(event);
+        image
+    }
+
+    /// Images the store's files as a power loss now would leave them (only what was synced)
+    /// and returns the image's directory.
+    pub fn capture_image_after_power_loss(&self) -> PathBuf {
+        let mut state = self.state();
+        let image = self.capture_image_locked(&mut state, true);
+        let detail = format!("image {} taken after a power loss", state.images);
+        let event = self.make_event(&state, "image", detail);
         state.trace.push(event);
         image
     }

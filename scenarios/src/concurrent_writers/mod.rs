@@ -1,8 +1,9 @@
 //! `concurrent-writers`: two to five writer nodes, each with its own engine handle on one
 //! store, append batches to one or two datasets and retry on conflict, while a reader node
 //! streams versions. Faults: delays, yields and injected I/O errors at every engine
-//! failpoint, process crashes of single nodes, and store crashes that restart every node on
-//! an image of the files. Then everything heals and every writer must finish in a bound.
+//! failpoint, process crashes of single nodes, store crashes that restart every node on
+//! an image of the files, and power losses (the image keeps only what was synced). Then
+//! everything heals and every writer must finish in a bound.
 
 use faultline_sim::faults::FaultModel;
 use faultline_sim::{InvariantDoc, Scenario};
@@ -29,8 +30,11 @@ impl Scenario for ConcurrentWriters {
         invariants::DOCS
     }
 
+    /// The default model with power losses as likely as node and store crashes.
     fn fault_model(&self) -> FaultModel {
-        FaultModel::default()
+        let mut model = FaultModel::default();
+        model.crash_scope_weights = [1, 1, 1];
+        model
     }
 
     #[cfg(madsim)]

@@ -346,7 +346,7 @@ async fn check_final(shared: &Shared) {
             return;
         }
     }
-    let image = world.capture_image();
+    let image = world.capture_image_after_power_loss();
     let (reopened, _) = faultline::Engine::open(&image, "image-checker")
         .await
         .expect("no faults after healing");

@@ -27,8 +27,11 @@ impl Scenario for SchemaApply {
         invariants::DOCS
     }
 
+    /// The default model with power losses as likely as node and store crashes.
     fn fault_model(&self) -> FaultModel {
-        FaultModel::default()
+        let mut model = FaultModel::default();
+        model.crash_scope_weights = [1, 1, 1];
+        model
     }
 
     #[cfg(madsim)]

@@ -39,6 +39,9 @@ pub(crate) struct MemFile {
 #[derive(Debug, Default)]
 pub(crate) struct FileState {
     pub bytes: Vec<u8>,
+    /// The content as of the file's last sync: what a power loss keeps (`None`: never
+    /// synced, so a power loss loses the file).
+    pub durable: Option<Vec<u8>>,
     pub lock: locks::FileLock,
     pub shm: Shm,
     /// The holder of the file's `flock`-style lock (plain files only).
@@ -55,9 +58,12 @@ pub(crate) struct Shm {
 }
 
 impl MemFile {
+    /// A file in an image: its content is all on disk (synced), and nothing else of the live
+    /// file's state comes along.
     fn with_bytes(bytes: Vec<u8>) -> Arc<MemFile> {
         Arc::new(MemFile {
             state: Mutex::new(FileState {
+                durable: Some(bytes.clone()),
                 bytes,
                 ..FileState::default()
             }),
@@ -167,30 +173,48 @@ impl Disk for MemDisk {
     /// Copies every directory and file under `live` to `image`, byte for byte, without
     /// locks or wal-index.
     fn capture(&self, live: &Path, image: &Path) -> io::Result<()> {
-        let (live, image) = (path_string(live), path_string(image));
-        let mut registry = registry();
-        if !registry.is_mounted(&image) {
-            return Err(io::Error::other(format!(
-                "crash image {image} is outside the simulated disk"
-            )));
-        }
-        let copies: Vec<(String, Arc<MemFile>)> = registry
-            .files
-            .iter()
-            .filter_map(|(path, file)| {
-                let rest = path.strip_prefix(&live).filter(|r| r.starts_with('/'))?;
-                let bytes = file.state().bytes.clone();
-                Some((format!("{image}{rest}"), MemFile::with_bytes(bytes)))
-            })
-            .collect();
-        registry.files.extend(copies);
-        let dirs: Vec<String> = std::iter::once(live.clone())
-            .chain(registry.dirs.iter().filter(|d| under(d, &live)).cloned())
-            .map(|dir| format!("{image}{}", &dir[live.len()..]))
-            .collect();
-        registry.dirs.extend(dirs);
-        Ok(())
+        copy_image(live, image, |state| Some(state.bytes.clone()))
     }
+
+    /// As [`MemDisk::capture`], but each file as of its last sync; a file never synced is
+    /// not in the image. (Directory entries are kept: creating, renaming and removing files
+    /// count as durable at once, which is kinder than a file system without a directory
+    /// sync.)
+    fn capture_after_power_loss(&self, live: &Path, image: &Path) -> io::Result<()> {
+        copy_image(live, image, |state| state.durable.clone())
+    }
+}
+
+/// Copies the files under `live` to `image`, each with the content `keep` gives (none: the
+/// file is left out), and the directories under `live`.
+fn copy_image(
+    live: &Path,
+    image: &Path,
+    keep: impl Fn(&FileState) -> Option<Vec<u8>>,
+) -> io::Result<()> {
+    let (live, image) = (path_string(live), path_string(image));
+    let mut registry = registry();
+    if !registry.is_mounted(&image) {
+        return Err(io::Error::other(format!(
+            "crash image {image} is outside the simulated disk"
+        )));
+    }
+    let copies: Vec<(String, Arc<MemFile>)> = registry
+        .files
+        .iter()
+        .filter_map(|(path, file)| {
+            let rest = path.strip_prefix(&live).filter(|r| r.starts_with('/'))?;
+            let bytes = keep(&file.state())?;
+            Some((format!("{image}{rest}"), MemFile::with_bytes(bytes)))
+        })
+        .collect();
+    registry.files.extend(copies);
+    let dirs: Vec<String> = std::iter::once(live.clone())
+        .chain(registry.dirs.iter().filter(|d| under(d, &live)).cloned())
+        .map(|dir| format!("{image}{}", &dir[live.len()..]))
+        .collect();
+    registry.dirs.extend(dirs);
+    Ok(())
 }
 
 #[cfg(test)]

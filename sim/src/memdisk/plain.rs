@@ -79,7 +79,9 @@ impl FileSystem for PlainFiles {
         registry.require_parent(&path)?;
         let file = registry.files.entry(path).or_default().clone();
         drop(registry);
-        file.state().bytes = bytes.to_vec();
+        let mut state = file.state();
+        state.bytes = bytes.to_vec();
+        state.durable = Some(state.bytes.clone());
         Ok(())
     }
 

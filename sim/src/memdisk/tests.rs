@@ -160,3 +160,41 @@ fn plain_files_on_the_simulated_disk_meet_the_file_seam_specification() {
     assert!(real.is_empty(), "nothing on the real file system: {real:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_power_loss_keeps_synced_commits_and_loses_unsynced_ones() {
+    let (dir, disk) = scratch("power");
+    let live = dir.join("store");
+    let synced = open(&live.join("full.db"));
+    synced
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             CREATE TABLE t(x); INSERT INTO t VALUES (1);",
+        )
+        .unwrap();
+    let unsynced = open(&live.join("normal.db"));
+    unsynced
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE t(x);
+             PRAGMA synchronous = NORMAL; INSERT INTO t VALUES (1);",
+        )
+        .unwrap();
+    faultline_files::write_synced(&live.join("sidecar.json"), b"{}").unwrap();
+    let Ok(Lock::Taken(_owner)) = faultline_files::try_lock(&live.join("owner.lock"), true) else {
+        panic!("lock");
+    };
+    let image = dir.join("image-1");
+    disk.capture_after_power_loss(&live, &image).unwrap();
+    assert_eq!(count(&open(&image.join("full.db"))), 1, "a synced commit survives");
+    assert_eq!(
+        count(&open(&image.join("normal.db"))),
+        0,
+        "a WAL commit under synchronous=NORMAL is not synced and is lost"
+    );
+    assert!(faultline_files::exists(&image.join("sidecar.json")));
+    assert!(
+        !faultline_files::exists(&image.join("owner.lock")),
+        "a file never synced is gone"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -379,7 +379,9 @@ unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: ffi::sqlite3
     ffi::SQLITE_OK
 }
 
-unsafe extern "C" fn x_sync(_: *mut ffi::sqlite3_file, _: c_int) -> c_int {
+unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, _: c_int) -> c_int {
+    let mut shared = state(file).file.state();
+    shared.durable = Some(shared.bytes.clone());
     ffi::SQLITE_OK
 }
 
