@@ -119,10 +119,10 @@ fn violation(
     Some(CrashViolation {
         seed: crash.seed,
         point: crash.point.clone(),
-        scope: if crash.scope == 0 {
-            "process crash"
-        } else {
-            "store crash"
+        scope: match crash.scope {
+            0 => "process crash",
+            1 => "store crash",
+            _ => "power loss",
         },
         signature: failure.signature(),
         message: failure.message.clone(),

@@ -17,6 +17,10 @@ use crate::tape::{Entry, Source, Tape};
 /// Tape value of a crash decision (see `faults::decision`).
 const CRASH: u64 = 4;
 
+/// The crash scopes tried at every first-level point: a process crash of the node, a crash
+/// of the whole store, a power loss (see [`crate::faults::CrashScope`]).
+pub const CRASH_SCOPES: [u64; 3] = [0, 1, 2];
+
 /// One crash point and what crashing there gave.
 #[derive(Debug, Clone)]
 pub struct CrashRun {
@@ -24,7 +28,7 @@ pub struct CrashRun {
     pub seed: u64,
     /// The failpoint hit, `fp/<name>#<hit>`; a second-level point follows the first after `+`.
     pub point: String,
-    /// 0: process crash of the node; 1: crash of the whole store.
+    /// 0: process crash of the node; 1: crash of the whole store; 2: power loss.
     pub scope: u64,
     /// The run.
     pub outcome: RunOutcome,
@@ -118,7 +122,7 @@ pub fn enumerate(
         ..Enumeration::default()
     };
     for point in first.iter().take(limit) {
-        for scope in [0, 1] {
+        for scope in CRASH_SCOPES {
             let tape = with_crash(&base.tape, point, scope);
             let outcome = run(scenario, settings, tape);
             let later: Vec<String> = crash_points(&outcome.tape.entries)

@@ -185,7 +185,11 @@ fn a_power_loss_keeps_synced_commits_and_loses_unsynced_ones() {
     };
     let image = dir.join("image-1");
     disk.capture_after_power_loss(&live, &image).unwrap();
-    assert_eq!(count(&open(&image.join("full.db"))), 1, "a synced commit survives");
+    assert_eq!(
+        count(&open(&image.join("full.db"))),
+        1,
+        "a synced commit survives"
+    );
     assert_eq!(
         count(&open(&image.join("normal.db"))),
         0,
