@@ -101,15 +101,29 @@ impl Engine {
     }
 
     /// Creates an empty dataset (version 0). Creating one that exists does nothing.
-    /// Names are 1 to 64 characters of `[A-Za-z0-9_-]`.
+    /// Names are 1 to 64 characters of `[A-Za-z0-9_-]`. The connection it opens to the new
+    /// table file stays open as this handle's connection to the dataset.
     pub async fn create_dataset(&self, name: &str) -> Result<()> {
         if !layout::valid_dataset_name(name) {
             return Err(EngineError::InvalidName(name.to_owned()));
         }
         let mut connection = sql::open(&layout::table(self.dir(), name))?;
         create_table_file(&mut connection, name).await?;
-        let mut manifest = self.inner.manifest.lock().await;
-        manifest::add_table(&mut manifest, name).await
+        {
+            let mut manifest = self.inner.manifest.lock().await;
+            manifest::add_table(&mut manifest, name).await?;
+        }
+        // Kept as this handle's connection to the dataset, but only once the manifest lists
+        // it (`table` checks that before opening a file, not when it finds one kept) and with
+        // the manifest lock released (`table` takes the tables lock, then the manifest's).
+        // A connection `table` opened meanwhile wins; this one is then closed.
+        self.inner
+            .tables
+            .lock()
+            .await
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(Mutex::new(connection)));
+        Ok(())
     }
 
     fn next_txid(&self) -> String {
@@ -117,7 +131,8 @@ impl Engine {
         sidecar::txid(self.inner.owner, sequence)
     }
 
-    /// The connection to a dataset's table file, opened on first use.
+    /// The connection to a dataset's table file, opened on first use (or kept from
+    /// [`Engine::create_dataset`]).
     async fn table(&self, dataset: &str) -> Result<Arc<Mutex<Connection>>> {
         let mut tables = self.inner.tables.lock().await;
         if let Some(connection) = tables.get(dataset) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use faultline::{Engine, EngineError};
 use faultline_sim::world::World;
 
-use crate::concurrent_writers::invariants::{DatasetView, Observed};
+use crate::concurrent_writers::invariants::{DatasetView, Latest, Observed};
 
 /// Simulated time with faults on before everything heals.
 pub const FAULT_PHASE: Duration = Duration::from_secs(2);
@@ -94,4 +94,20 @@ pub async fn observe(engine: &Engine, datasets: &[String]) -> Result<Observed, E
         );
     }
     Ok(observed)
+}
+
+/// Reads the keys of every dataset's latest version (one stream per dataset, where
+/// [`observe`] streams every version).
+pub async fn observe_latest(engine: &Engine, datasets: &[String]) -> Result<Latest, EngineError> {
+    let mut latest = Latest::new();
+    for dataset in datasets {
+        let head = engine.head(dataset).await?;
+        let items = engine
+            .stream(dataset, head.version, 16)
+            .await?
+            .collect()
+            .await?;
+        latest.insert(dataset.clone(), items.into_iter().map(|i| i.key).collect());
+    }
+    Ok(latest)
 }

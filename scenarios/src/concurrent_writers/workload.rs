@@ -265,9 +265,9 @@ async fn check_durable(shared: &Shared, engine: &Engine) {
     // Take the acknowledgements before reading: anything acked later may legitimately be
     // missing from this read.
     let ledger = shared.ledger().clone();
-    match support::observe(engine, &shared.plan.datasets).await {
-        Ok(observed) => {
-            if let Err(message) = invariants::durable_ack(&ledger, &observed) {
+    match support::observe_latest(engine, &shared.plan.datasets).await {
+        Ok(latest) => {
+            if let Err(message) = invariants::durable_ack(&ledger, &latest) {
                 shared.world.fail("durable-ack", message);
             }
         }
@@ -350,7 +350,7 @@ async fn check_final(shared: &Shared) {
     let (reopened, _) = faultline::Engine::open(&image, "image-checker")
         .await
         .expect("no faults after healing");
-    let after_crash = support::observe(&reopened, &shared.plan.datasets)
+    let after_crash = support::observe_latest(&reopened, &shared.plan.datasets)
         .await
         .expect("no faults after healing");
     if let Err(message) = invariants::durable_ack(&ledger, &after_crash) {

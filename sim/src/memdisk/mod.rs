@@ -19,6 +19,7 @@
 //! Paths are kept as given (absolute paths under a mount): the VFS never resolves
 //! symbolic links, and nothing here reaches a trace.
 
+mod content;
 pub mod locks;
 mod plain;
 mod vfs;
@@ -38,10 +39,8 @@ pub(crate) struct MemFile {
 
 #[derive(Debug, Default)]
 pub(crate) struct FileState {
-    pub bytes: Vec<u8>,
-    /// The content as of the file's last sync: what a power loss keeps (`None`: never
-    /// synced, so a power loss loses the file).
-    pub durable: Option<Vec<u8>>,
+    /// The bytes, and what a power loss keeps of them.
+    pub content: content::Content,
     pub lock: locks::FileLock,
     pub shm: Shm,
     /// The holder of the file's `flock`-style lock (plain files only).
@@ -63,8 +62,7 @@ impl MemFile {
     fn with_bytes(bytes: Vec<u8>) -> Arc<MemFile> {
         Arc::new(MemFile {
             state: Mutex::new(FileState {
-                durable: Some(bytes.clone()),
-                bytes,
+                content: content::Content::synced(bytes),
                 ..FileState::default()
             }),
         })
@@ -152,7 +150,7 @@ impl MemDisk {
             .files
             .iter()
             .filter(|(path, _)| under(path, &dir))
-            .map(|(path, file)| (PathBuf::from(path), file.state().bytes.len()))
+            .map(|(path, file)| (PathBuf::from(path), file.state().content.len()))
             .collect()
     }
 }
@@ -173,7 +171,7 @@ impl Disk for MemDisk {
     /// Copies every directory and file under `live` to `image`, byte for byte, without
     /// locks or wal-index.
     fn capture(&self, live: &Path, image: &Path) -> io::Result<()> {
-        copy_image(live, image, |state| Some(state.bytes.clone()))
+        copy_image(live, image, |state| Some(state.content.bytes().to_vec()))
     }
 
     /// As [`MemDisk::capture`], but each file as of its last sync; a file never synced is
@@ -181,7 +179,7 @@ impl Disk for MemDisk {
     /// count as durable at once, which is kinder than a file system without a directory
     /// sync.)
     fn capture_after_power_loss(&self, live: &Path, image: &Path) -> io::Result<()> {
-        copy_image(live, image, |state| state.durable.clone())
+        copy_image(live, image, |state| state.content.durable())
     }
 }
 

@@ -80,8 +80,7 @@ impl FileSystem for PlainFiles {
         let file = registry.files.entry(path).or_default().clone();
         drop(registry);
         let mut state = file.state();
-        state.bytes = bytes.to_vec();
-        state.durable = Some(state.bytes.clone());
+        state.content.replace_synced(bytes);
         Ok(())
     }
 
@@ -101,7 +100,7 @@ impl FileSystem for PlainFiles {
         let path = path_string(path);
         let file = registry().files.get(&path).cloned();
         let file = file.ok_or_else(|| not_found(&path))?;
-        let bytes = file.state().bytes.clone();
+        let bytes = file.state().content.bytes().to_vec();
         Ok(bytes)
     }
 

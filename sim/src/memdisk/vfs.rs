@@ -346,9 +346,10 @@ unsafe extern "C" fn x_read(
     let state = state(file);
     let shared = state.file.state();
     let out = std::slice::from_raw_parts_mut(buffer as *mut u8, amount as usize);
-    let start = (offset as usize).min(shared.bytes.len());
-    let available = (shared.bytes.len() - start).min(out.len());
-    out[..available].copy_from_slice(&shared.bytes[start..start + available]);
+    let bytes = shared.content.bytes();
+    let start = (offset as usize).min(bytes.len());
+    let available = (bytes.len() - start).min(out.len());
+    out[..available].copy_from_slice(&bytes[start..start + available]);
     if available < out.len() {
         out[available..].fill(0);
         return ffi::SQLITE_IOERR_SHORT_READ;
@@ -365,23 +366,17 @@ unsafe extern "C" fn x_write(
     let state = state(file);
     let mut shared = state.file.state();
     let data = std::slice::from_raw_parts(buffer as *const u8, amount as usize);
-    let start = offset as usize;
-    let end = start + data.len();
-    if shared.bytes.len() < end {
-        shared.bytes.resize(end, 0);
-    }
-    shared.bytes[start..end].copy_from_slice(data);
+    shared.content.write(offset as usize, data);
     ffi::SQLITE_OK
 }
 
 unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: ffi::sqlite3_int64) -> c_int {
-    state(file).file.state().bytes.resize(size as usize, 0);
+    state(file).file.state().content.resize(size as usize);
     ffi::SQLITE_OK
 }
 
 unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, _: c_int) -> c_int {
-    let mut shared = state(file).file.state();
-    shared.durable = Some(shared.bytes.clone());
+    state(file).file.state().content.sync();
     ffi::SQLITE_OK
 }
 
@@ -389,7 +384,7 @@ unsafe extern "C" fn x_file_size(
     file: *mut ffi::sqlite3_file,
     size: *mut ffi::sqlite3_int64,
 ) -> c_int {
-    *size = state(file).file.state().bytes.len() as ffi::sqlite3_int64;
+    *size = state(file).file.state().content.len() as ffi::sqlite3_int64;
     ffi::SQLITE_OK
 }
 
