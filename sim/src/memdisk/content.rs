@@ -128,7 +128,7 @@ mod tests {
             let (mut content, mut model) = (Content::default(), Model::default());
             for step in 0..60 {
                 match next(6) {
-                    0 | 1 | 2 => {
+                    0..=2 => {
                         let offset = next(5 * CHUNK);
                         let data = vec![(step + 1) as u8; 1 + next(2 * CHUNK)];
                         content.write(offset, &data);
