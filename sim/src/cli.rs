@@ -135,6 +135,8 @@ pub(crate) struct WorkerArgs {
 
 /// Runs the command line against `scenarios`; returns the process exit code.
 pub fn main(scenarios: Vec<Arc<dyn Scenario>>) -> ExitCode {
+    crate::allocator::keep_freed_memory();
+    quiet_on_closed_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -155,6 +157,17 @@ pub fn main(scenarios: Vec<Arc<dyn Scenario>>) -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+/// Lets a closed pipe end the program quietly, as it does other command-line tools
+/// (`cargo sim list | head`), rather than with a panic on the next print. Every report and
+/// tape is written to its file before the summary is printed, so nothing is lost.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn dispatch(command: Command, scenarios: &[Arc<dyn Scenario>]) -> Result<u8, String> {

@@ -6,6 +6,7 @@
 //! (what `cargo sim` does); the rest (tape, trace, shrinker, reports) builds everywhere.
 #![deny(missing_docs)]
 
+pub mod allocator;
 #[cfg(madsim)]
 pub mod bench;
 pub mod cli;
