@@ -135,7 +135,7 @@ pub(crate) struct WorkerArgs {
 
 /// Runs the command line against `scenarios`; returns the process exit code.
 pub fn main(scenarios: Vec<Arc<dyn Scenario>>) -> ExitCode {
-    crate::allocator::keep_freed_memory();
+    crate::allocator::tune();
     quiet_on_closed_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
