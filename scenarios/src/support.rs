@@ -43,9 +43,10 @@ async fn wait_until(world: &World, done: &impl Fn() -> bool, bound: Duration) ->
 /// Pause between attempts to open a store that failed to open (an injected fault).
 const REOPEN_PAUSE: Duration = Duration::from_millis(5);
 
-/// Opens a handle on the world's current store, retrying after each failure (each failure
-/// is an event; the run's liveness bound stops a store that never opens).
-pub async fn open(world: &World, label: &str) -> Engine {
+/// Opens a handle on the world's current store, retrying after each injected fault (each
+/// is an event). Any other error is returned: it will not go away by retrying (a store that
+/// recovery cannot open), and retrying it would spin until the run's step limit.
+pub async fn open(world: &World, label: &str) -> Result<Engine, EngineError> {
     loop {
         match Engine::open(&world.store_dir(), label).await {
             Ok((engine, report)) => {
@@ -59,11 +60,15 @@ pub async fn open(world: &World, label: &str) -> Engine {
                         report.skipped_live
                     ),
                 );
-                return engine;
+                return Ok(engine);
+            }
+            Err(EngineError::Injected(injected)) => {
+                world.event("open.error", &injected);
+                tokio::time::sleep(REOPEN_PAUSE).await;
             }
             Err(error) => {
                 world.event("open.error", &error);
-                tokio::time::sleep(REOPEN_PAUSE).await;
+                return Err(error);
             }
         }
     }

@@ -88,11 +88,7 @@ pub(crate) fn run(
 
 fn point_name(point: &str) -> String {
     let last = point.rsplit('+').next().unwrap_or(point);
-    last.trim_start_matches("fp/")
-        .split('#')
-        .next()
-        .unwrap_or(last)
-        .to_owned()
+    crate::faults::site_point(last).unwrap_or(last).to_owned()
 }
 
 /// A failed crash run, saved with its tape (replayed strictly so it carries its outcome).

@@ -141,6 +141,9 @@ pub(crate) fn run(
         |runs, failures, elapsed| progress.show(runs, failures, elapsed),
     )?;
     eprintln!();
+    // In seed order, so that which case of a signature is shrunk does not depend on how the
+    // workers were scheduled.
+    cases.sort_by_key(|(seed, _, _)| *seed);
     let wanted = |failure: &Failure| {
         hunt.as_ref()
             .is_none_or(|p| p.is_match(&hunt_text(failure)))

@@ -1,8 +1,9 @@
 //! Systematic crash points: the bounded-exhaustive complement to random seeds.
 //!
 //! For a seed, the run is first replayed with every fault removed; every failpoint hit on a
-//! workload node in that run (`fp/<name>#<hit>`) is a crash point. Each is then run once with
-//! a crash there (as a process crash of the node, and as a crash of the whole store), and
+//! workload node in that run (`fp/<node>/<name>#<hit>`) is a crash point. Each is then run
+//! once with a crash there (as a process crash of the node, a crash of the whole store and a
+//! power loss), and
 //! every invariant is checked. Failpoints that are first reached only after such a crash
 //! (recovery, on reopen) are crash points of the second level: each is crashed once more,
 //! which covers "a second crash during recovery". Works for any scenario.
@@ -10,6 +11,7 @@
 use std::sync::Arc;
 
 use crate::env::Settings;
+use crate::faults;
 use crate::runner::{self, RunOutcome, RunRequest};
 use crate::scenario::Scenario;
 use crate::tape::{Entry, Source, Tape};
@@ -26,7 +28,8 @@ pub const CRASH_SCOPES: [u64; 3] = [0, 1, 2];
 pub struct CrashRun {
     /// The seed whose workload ran.
     pub seed: u64,
-    /// The failpoint hit, `fp/<name>#<hit>`; a second-level point follows the first after `+`.
+    /// The failpoint hit, `fp/<node>/<name>#<hit>`; a second-level point follows the first
+    /// after `+`.
     pub point: String,
     /// 0: process crash of the node; 1: crash of the whole store; 2: power loss.
     pub scope: u64,
@@ -169,7 +172,7 @@ fn enumerate_second(
 ) {
     for point in later
         .iter()
-        .filter(|site| site.starts_with("fp/engine.recovery"))
+        .filter(|site| faults::site_point(site).is_some_and(|p| p.starts_with("engine.recovery")))
         .take(limit)
     {
         enumeration.recovery_points += 1;

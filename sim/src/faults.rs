@@ -1,12 +1,29 @@
 //! The fault model: how a scenario wants failpoint hits decided while faults are on.
 //!
-//! Each hit draws one index from the tape at site `fp/<point>#<hit>`; the index orders the
+//! Each hit draws one index from the tape at site `fp/<node>/<point>#<hit>` ([`site`]; hits
+//! are counted per node and point, so removing another node's operations while shrinking
+//! does not renumber this node's hits); the index orders the
 //! decisions from simplest to most drastic, so shrinking a value walks a fault back towards
 //! "continue": 0 continue, 1 yield, 2 sleep, 3 injected error, 4 crash.
 
 use std::time::Duration;
 
 use faultline_fp::Decision;
+
+/// The tape site of a failpoint hit: `fp/<node>/<point>#<hit>`, `hit` counted from 1 per
+/// node and point (across the node's restarts).
+pub fn site(node: &str, point: &str, hit: u64) -> String {
+    format!("fp/{node}/{point}#{hit}")
+}
+
+/// The failpoint a tape site names (`engine.publish.before_commit` for
+/// `fp/writer-1/engine.publish.before_commit#2` and for its `:ms` and `:scope` entries), or
+/// `None` if the site is not a failpoint's.
+pub fn site_point(site: &str) -> Option<&str> {
+    let rest = site.strip_prefix("fp/")?;
+    let (_, point_and_hit) = rest.split_once('/')?;
+    point_and_hit.split('#').next()
+}
 
 /// Where a crash lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

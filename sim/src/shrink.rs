@@ -5,9 +5,15 @@
 //! same signature, so shrinking never drifts to another bug; the kept tape is the run's own
 //! record of what it asked for, so sites the smaller run no longer reaches drop out.
 //!
-//! Passes: remove chunks of choices (halving the chunk size down to one), then simplify each
-//! value (to half, then one less). When a whole round changes nothing, the tape is
-//! 1-minimal: removing any one choice or simplifying any one value loses the failure.
+//! Passes: remove chunks of choices (halving the chunk size down to one), simplify each value
+//! (to half, then one less), move each failpoint decision one hit earlier
+//! (`fp/writer-0/engine.append.after_publish#3` and its `:ms` or `:scope` companions become
+//! `#2`), and, once those find nothing on a short tape, remove one choice while moving every
+//! decision of one node a hit earlier. The last two are what let an operation go: removing a
+//! node's earlier operation renumbers that node's later hits, so the decisions that mattered
+//! must move down with it. When a whole round changes nothing, the tape is 1-minimal:
+//! removing any one choice, simplifying any one value or moving any one decision a hit
+//! earlier (alone, or one node's decisions with a removal) loses the failure.
 //! Proptest's shrinking works on values it generated itself; a tape is a record of an
 //! external run, so this delta-debugging loop is written here.
 
@@ -69,7 +75,9 @@ pub fn shrink(tape: &Tape, signature: &str, budget: Duration, oracle: &mut impl 
     while !shrinker.out_of_time() {
         let removed = shrinker.remove_chunks();
         let simplified = shrinker.simplify_values();
-        if !removed && !simplified && !shrinker.out_of_time() {
+        let moved = shrinker.move_hits_earlier();
+        let shifted = !(removed || simplified || moved) && shrinker.remove_and_shift_node();
+        if !removed && !simplified && !moved && !shifted && !shrinker.out_of_time() {
             one_minimal = true;
             break;
         }
@@ -147,6 +155,133 @@ impl<O: Oracle> Shrinker<'_, O> {
         }
         changed
     }
+
+    /// Tries each decision at hit `n > 1` at hit `n - 1` instead, when no choice is there.
+    fn move_hits_earlier(&mut self) -> bool {
+        let mut changed = false;
+        let mut index = 0;
+        while index < self.best.entries.len() && !self.out_of_time() {
+            if let Some(entries) = earlier_hit(&self.best.entries, index) {
+                changed |= self.attempt(entries);
+            }
+            index += 1;
+        }
+        changed
+    }
+}
+
+/// Tapes longer than this skip the removal-with-shift pass (it tries every choice against
+/// every node, quadratic in the tape's length).
+const SHIFT_PASS_MAX_CHOICES: usize = 40;
+
+impl<O: Oracle> Shrinker<'_, O> {
+    /// Tries removing each choice together with moving every decision of one node a hit
+    /// earlier (the renumbering that removing one of that node's operations causes).
+    fn remove_and_shift_node(&mut self) -> bool {
+        if self.best.entries.len() > SHIFT_PASS_MAX_CHOICES {
+            return false;
+        }
+        let mut changed = false;
+        let mut index = 0;
+        while index < self.best.entries.len() && !self.out_of_time() {
+            let mut kept = false;
+            for node in fault_nodes(&self.best.entries) {
+                let mut entries = self.best.entries.clone();
+                entries.remove(index);
+                let Some(shifted) = shift_node_earlier(&entries, &node) else {
+                    continue;
+                };
+                if self.attempt(shifted) {
+                    kept = true;
+                    break;
+                }
+            }
+            changed |= kept;
+            if !kept {
+                index += 1;
+            }
+        }
+        changed
+    }
+}
+
+/// The nodes with failpoint decisions on the tape (`fp/<node>/...`), in order.
+fn fault_nodes(entries: &[Entry]) -> Vec<String> {
+    let mut nodes: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.site.strip_prefix("fp/")?.split_once('/'))
+        .map(|(node, _)| node.to_owned())
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    nodes
+}
+
+/// `entries` with every decision of `node` one hit earlier, for each of its points whose
+/// first decision is past hit 1; `None` if nothing moves.
+fn shift_node_earlier(entries: &[Entry], node: &str) -> Option<Vec<Entry>> {
+    let prefix = format!("fp/{node}/");
+    let first_hit = |point: &str| {
+        entries
+            .iter()
+            .filter_map(|e| split_hit(&e.site))
+            .filter(|(p, _, _)| *p == point)
+            .map(|(_, hit, _)| hit)
+            .min()
+            .unwrap_or(0)
+    };
+    let mut moved_any = false;
+    let shifted = entries
+        .iter()
+        .map(|entry| match split_hit(&entry.site) {
+            Some((point, hit, suffix)) if point.starts_with(&prefix) && first_hit(point) >= 2 => {
+                moved_any = true;
+                Entry {
+                    site: format!("{point}#{}{suffix}", hit - 1),
+                    value: entry.value,
+                }
+            }
+            _ => entry.clone(),
+        })
+        .collect();
+    moved_any.then_some(shifted)
+}
+
+/// A site's hit: `(point, hit, suffix)` for `fp/n/point#3:ms` is `("fp/n/point", 3, ":ms")`.
+fn split_hit(site: &str) -> Option<(&str, u64, &str)> {
+    let (point, rest) = site.rsplit_once('#')?;
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let hit = rest[..digits].parse().ok()?;
+    Some((point, hit, &rest[digits..]))
+}
+
+/// `entries` with the decision of entry `index` (and its companions at the same hit) moved
+/// one hit earlier, or `None` if it is at hit 1, is a companion itself, or hit `n - 1` of the
+/// same point already has a choice.
+fn earlier_hit(entries: &[Entry], index: usize) -> Option<Vec<Entry>> {
+    let (point, hit, suffix) = split_hit(&entries[index].site)?;
+    if hit < 2 || !suffix.is_empty() {
+        return None;
+    }
+    let at = |entry: &Entry, wanted: u64| {
+        split_hit(&entry.site).is_some_and(|(p, h, _)| p == point && h == wanted)
+    };
+    if entries.iter().any(|e| at(e, hit - 1)) {
+        return None;
+    }
+    let moved = entries
+        .iter()
+        .map(|entry| match split_hit(&entry.site) {
+            Some((p, h, s)) if p == point && h == hit => Entry {
+                site: format!("{p}#{}{s}", h - 1),
+                value: entry.value,
+            },
+            _ => entry.clone(),
+        })
+        .collect();
+    Some(moved)
 }
 
 #[cfg(test)]
@@ -214,6 +349,93 @@ mod tests {
         );
         assert_eq!(shrunk.original_choices, 4);
         assert_eq!(shrunk.choices, 2);
+    }
+
+    #[test]
+    fn a_decision_moves_to_an_earlier_hit_with_its_companions() {
+        let entry = |site: &str, value| Entry {
+            site: site.into(),
+            value,
+        };
+        let entries = vec![
+            entry("op/0/1/kind", 1),
+            entry("fp/w/p#3", 2),
+            entry("fp/w/p#3:ms", 4),
+            entry("fp/w/q#2", 3),
+            entry("fp/w/q#1", 1),
+        ];
+        assert_eq!(
+            earlier_hit(&entries, 1).unwrap(),
+            vec![
+                entry("op/0/1/kind", 1),
+                entry("fp/w/p#2", 2),
+                entry("fp/w/p#2:ms", 4),
+                entry("fp/w/q#2", 3),
+                entry("fp/w/q#1", 1),
+            ]
+        );
+        assert_eq!(earlier_hit(&entries, 0), None, "not a hit");
+        assert_eq!(
+            earlier_hit(&entries, 2),
+            None,
+            "a companion moves with its decision"
+        );
+        assert_eq!(earlier_hit(&entries, 3), None, "hit 1 of q is taken");
+        assert_eq!(earlier_hit(&entries, 4), None, "already the first hit");
+    }
+
+    /// A toy run whose bug needs its fault at hit 1 of `fp/w/p` once op `o` is gone: the
+    /// shrinker must move the fault down to remove the op.
+    fn renumbering(tape: &Tape) -> (String, Vec<Entry>) {
+        let get = |site: &str| {
+            tape.entries
+                .iter()
+                .find(|e| e.site == site)
+                .map_or(0, |e| e.value)
+        };
+        let op = get("o");
+        let fault_hit = (1..=2).find(|h| get(&format!("fp/w/p#{h}")) != 0);
+        let fails = fault_hit == Some(1 + op);
+        let mut consumed = vec![Entry {
+            site: "o".into(),
+            value: op,
+        }];
+        consumed.extend((1..=1 + op).map(|h| Entry {
+            site: format!("fp/w/p#{h}"),
+            value: get(&format!("fp/w/p#{h}")),
+        }));
+        let signature = if fails { "invariant:bug" } else { "pass" };
+        (signature.to_owned(), consumed)
+    }
+
+    #[test]
+    fn shrinking_moves_a_fault_earlier_so_that_an_operation_can_go() {
+        let mut original = Tape::new("toy", 0);
+        original.entries = vec![
+            Entry {
+                site: "o".into(),
+                value: 1,
+            },
+            Entry {
+                site: "fp/w/p#2".into(),
+                value: 1,
+            },
+        ];
+        assert_eq!(renumbering(&original).0, "invariant:bug");
+        let shrunk = shrink(
+            &original,
+            "invariant:bug",
+            Duration::from_secs(10),
+            &mut renumbering,
+        );
+        assert!(shrunk.one_minimal);
+        assert_eq!(
+            shrunk.tape.choices(),
+            vec![Entry {
+                site: "fp/w/p#1".into(),
+                value: 1
+            }]
+        );
     }
 
     proptest! {

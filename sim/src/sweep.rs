@@ -150,8 +150,10 @@ struct Worker {
 
 /// Runs `seeds` of `scenario` on `jobs` worker processes, which keep their runs' scratch
 /// directories under `scratch`. `on_failure` is called as soon as a failure arrives (to write
-/// it out at once) and returns whether to stop the sweep there; `on_progress` is called after
-/// every run.
+/// it out at once) and returns whether to stop the sweep at that seed: the seeds below it
+/// still run to the end (so a stop is reported at the lowest seed that asks for one, however
+/// the workers were scheduled), the seeds above it are abandoned. `on_progress` is called
+/// after every run.
 pub fn sweep(
     scenario: &str,
     seeds: Seeds,
@@ -160,7 +162,7 @@ pub fn sweep(
     mut on_progress: impl FnMut(u64, usize, Duration),
 ) -> Result<SweepResult, String> {
     let started = Instant::now();
-    let (first, end, deadline) = match seeds {
+    let (first, mut end, deadline) = match seeds {
         Seeds::Range { first, end } => (first, end, None),
         Seeds::Budget { first, budget } => (first, u64::MAX, Some(started + budget)),
     };
@@ -187,12 +189,12 @@ pub fn sweep(
             (scenario, end, stride, &sender, scratch),
         )?;
         if let Some((seed, failure)) = failure {
-            let stop = on_failure(seed, &failure);
-            result.failures.push((seed, failure));
-            if stop {
-                stop_all(&mut workers, scratch);
+            if on_failure(seed, &failure) {
+                end = end.min(seed + 1);
             }
+            result.failures.push((seed, failure));
         }
+        retire_past(&mut workers, end, scratch);
         on_progress(result.runs, result.failures.len(), started.elapsed());
     }
     result.elapsed = started.elapsed();
@@ -207,6 +209,11 @@ fn handle(
     result: &mut SweepResult,
     (scenario, end, stride, sender, scratch): Context<'_>,
 ) -> Result<Option<(u64, Failure)>, String> {
+    let (Message::Line(index, _) | Message::Exited(index, _)) = &message;
+    if !workers[*index].alive {
+        // A worker this sweep retired: its last words and its exit are not news.
+        return Ok(None);
+    }
     match message {
         Message::Line(index, WorkerLine::Start { seed }) => {
             workers[index].running = Some(seed);
@@ -259,7 +266,16 @@ fn handle(
 
 /// Kills every live worker and removes the scratch directories of the runs it was in.
 fn stop_all(workers: &mut [Worker], scratch: &Path) {
+    retire_past(workers, 0, scratch);
+}
+
+/// Kills every live worker whose current (or next) seed is `end` or more, and removes the
+/// scratch directories of the runs it was in.
+fn retire_past(workers: &mut [Worker], end: u64, scratch: &Path) {
     for worker in workers.iter_mut().filter(|w| w.alive) {
+        if worker.running.unwrap_or(worker.next) < end {
+            continue;
+        }
         let _ = worker.child.kill();
         let _ = worker.child.wait();
         runner::remove_scratch_of(scratch, worker.child.id());

@@ -1,7 +1,8 @@
 //! The choice tape: every decision of a run, labelled by the site that asked for it.
 //!
-//! A site is a stable label such as `op/writer-2/3/batch` or
-//! `fp/engine.publish.before_commit#4` (failpoint name and hit number), never a bare position,
+//! A site is a stable label such as `op/2/3/batch` or
+//! `fp/writer-2/engine.publish.before_commit#4` (node, failpoint name and the node's hit
+//! number), never a bare position,
 //! so a tape still means something after other entries are removed. Value 0 is always the
 //! simplest choice (no operation, no fault, the smallest size): a site the tape does not
 //! mention is 0 when shrinking, and a divergence when replaying strictly.
@@ -15,7 +16,10 @@ use crate::rng::Rng;
 /// The `format` field of every tape file.
 pub const TAPE_FORMAT: &str = "faultline-tape";
 /// The tape format version this build reads and writes.
-pub const TAPE_VERSION: u32 = 1;
+///
+/// Version 2: failpoint sites name the node (`fp/<node>/<point>#<hit>`, hits counted per
+/// node); a version 1 tape's failpoint entries would match nothing.
+pub const TAPE_VERSION: u32 = 2;
 
 /// One decision: the site that asked and the value it got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,10 +296,10 @@ mod tests {
         assert!(Tape::parse(&text[..text.len() / 2])
             .unwrap_err()
             .contains("truncated"));
-        let newer = text.replace("\"version\": 1", "\"version\": 2");
-        assert!(Tape::parse(&newer)
+        let older = text.replace("\"version\": 2", "\"version\": 1");
+        assert!(Tape::parse(&older)
             .unwrap_err()
-            .contains("reads version 1 only"));
+            .contains("reads version 2 only"));
         assert!(Tape::parse("{\"format\":\"x\"}")
             .unwrap_err()
             .contains("not a tape file"));

@@ -32,7 +32,8 @@ struct State {
     nodes: Vec<WorkloadNode>,
     healed: bool,
     crashes: u32,
-    hits: BTreeMap<&'static str, u64>,
+    /// Decided hits per (node name, failpoint).
+    hits: BTreeMap<(String, &'static str), u64>,
     all_hits: BTreeMap<&'static str, u64>,
     steps: u64,
     store: PathBuf,
@@ -309,9 +310,10 @@ fn draw_decision(
     state: &mut State,
     point: &'static str,
 ) -> (Decision, Option<CrashScope>) {
-    let hit = state.hits.entry(point).or_insert(0);
+    let node = current_node_name(state);
+    let hit = state.hits.entry((node.clone(), point)).or_insert(0);
     *hit += 1;
-    let site = format!("fp/{point}#{hit}");
+    let site = faults::site(&node, point, *hit);
     let mut index = state.chooser.draw_weighted(site.clone(), &model.weights);
     if index >= 4 && state.crashes >= model.max_crashes {
         state.chooser.amend_last(0);

@@ -17,7 +17,7 @@ pub const DOCS: &[InvariantDoc] = &[
     },
     InvariantDoc {
         name: "errors-are-faults",
-        checks: "every error an append or a read returned is an injected fault (conflicts are retried, and a writer that keeps losing races counts as an error); not errors that a crash hides",
+        checks: "every error an open, an append or a read returned is an injected fault (conflicts are retried, and a writer that keeps losing races counts as an error); not errors that a crash hides",
     },
     InvariantDoc {
         name: "linear-chain",
@@ -86,7 +86,8 @@ pub fn no_silent_drop(ledger: &Ledger) -> Result<(), String> {
 }
 
 /// errors-are-faults: every error the engine returned to a writer or the reader is a fault
-/// this run injected. An engine that turns one injected fault into lasting trouble (a write
+/// this run injected. (An open that fails otherwise, on any node or in the final checks, is
+/// reported under this name at once by the workload, since the node cannot go on.) An engine that turns one injected fault into lasting trouble (a write
 /// lock left held, a handle that refuses every later call, a writer starved by endless
 /// conflicts) returns errors nothing injected. Does not check: calls cut short by a crash
 /// (they return nothing), nor how long the calls that succeeded took.

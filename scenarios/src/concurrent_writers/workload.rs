@@ -69,7 +69,9 @@ fn describe(plan: &Plan) -> String {
 }
 
 async fn create_datasets(world: &World, plan: &Plan) -> Engine {
-    let engine = support::open(world, "setup").await;
+    let engine = support::open(world, "setup")
+        .await
+        .expect("setup runs without faults");
     for dataset in &plan.datasets {
         engine
             .create_dataset(dataset)
@@ -142,7 +144,9 @@ fn unfinished(shared: &Shared) -> String {
 /// A writer node's life (runs again after each restart).
 async fn run_writer(shared: Arc<Shared>, writer: usize) {
     let world = &shared.world;
-    let engine = support::open(world, &Plan::writer_name(writer)).await;
+    let Some(engine) = open_or_fail(world, &Plan::writer_name(writer)).await else {
+        return;
+    };
     if resume_after_crash(&shared, writer) {
         check_durable(&shared, &engine).await;
     }
@@ -250,6 +254,22 @@ async fn append_with_retry(
     Status::Failed(starved)
 }
 
+/// Opens a handle for `label`; an error other than an injected fault breaks errors-are-faults
+/// at once (the node cannot go on, and waiting for the liveness bound would blame the wrong
+/// property).
+async fn open_or_fail(world: &World, label: &str) -> Option<Engine> {
+    match support::open(world, label).await {
+        Ok(engine) => Some(engine),
+        Err(error) => {
+            world.fail(
+                "errors-are-faults",
+                format!("{label} could not open the store: {error}"),
+            );
+            None
+        }
+    }
+}
+
 /// Keeps an error for errors-are-faults unless it is an injected fault.
 fn note_unexplained(shared: &Shared, who: &str, error: &faultline::EngineError) {
     if !matches!(error, faultline::EngineError::Injected(_)) {
@@ -279,7 +299,9 @@ async fn check_durable(shared: &Shared, engine: &Engine) {
 /// stream agrees with the version's items_total (counts-agree, as a concurrent reader sees it).
 async fn run_reader(shared: Arc<Shared>) {
     let world = &shared.world;
-    let engine = support::open(world, "reader").await;
+    let Some(engine) = open_or_fail(world, "reader").await else {
+        return;
+    };
     loop {
         let round = shared.ledger().reads_done;
         let Some(&(pause, dataset)) = shared.plan.reads.get(round) else {
@@ -326,7 +348,9 @@ async fn read_head(engine: &Engine, dataset: &str) -> faultline::Result<Option<(
 async fn check_final(shared: &Shared) {
     let world = &shared.world;
     let ledger = shared.ledger().clone();
-    let engine = support::open(world, "checker").await;
+    let Some(engine) = open_or_fail(world, "checker").await else {
+        return;
+    };
     let observed = support::observe(&engine, &shared.plan.datasets)
         .await
         .expect("no faults after healing");
@@ -347,9 +371,14 @@ async fn check_final(shared: &Shared) {
         }
     }
     let image = world.capture_image_after_power_loss();
-    let (reopened, _) = faultline::Engine::open(&image, "image-checker")
-        .await
-        .expect("no faults after healing");
+    let (reopened, _) = match faultline::Engine::open(&image, "image-checker").await {
+        Ok(opened) => opened,
+        Err(error) => {
+            let message = format!("image-checker could not open the power-loss image: {error}");
+            world.fail("errors-are-faults", message);
+            return;
+        }
+    };
     let after_crash = support::observe_latest(&reopened, &shared.plan.datasets)
         .await
         .expect("no faults after healing");
