@@ -204,3 +204,65 @@ fn bad_trace_files_exit_2_and_are_left_untouched() {
         );
     }
 }
+
+/// The violations of one `--json` summary, as seeds in reported order.
+fn violation_seeds(output: &Output) -> Vec<u64> {
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    summary["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["seed"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_hunt_reports_the_lowest_matching_seed_however_the_workers_race() {
+    let reports = tempfile::tempdir().unwrap();
+    let range = "11..40";
+    let every = sim(
+        &[
+            "run",
+            "--scenario",
+            "canary",
+            "--seeds",
+            range,
+            "--jobs",
+            "1",
+            "--json",
+            "--no-shrink",
+        ],
+        reports.path(),
+    );
+    let lowest = *violation_seeds(&every)
+        .iter()
+        .min()
+        .expect("the canary fails");
+    // Four workers start at 11, 12, 13 and 14: several reach a failing seed on their second
+    // run, so the first failure to arrive is a race.
+    for _ in 0..3 {
+        let hunt = sim(
+            &[
+                "hunt",
+                "--scenario",
+                "canary",
+                "--seeds",
+                range,
+                "--jobs",
+                "4",
+                "--signature",
+                "counter-exact",
+                "--json",
+                "--no-shrink",
+            ],
+            reports.path(),
+        );
+        assert_eq!(
+            violation_seeds(&hunt).first(),
+            Some(&lowest),
+            "{}",
+            text(&hunt)
+        );
+    }
+}
