@@ -16,6 +16,13 @@ pub fn site(node: &str, point: &str, hit: u64) -> String {
     format!("fp/{node}/{point}#{hit}")
 }
 
+/// The node a failpoint's tape site names (`writer-1` for
+/// `fp/writer-1/engine.publish.before_commit#2`), or `None` if the site is not a failpoint's.
+pub fn site_node(site: &str) -> Option<&str> {
+    let (node, _) = site.strip_prefix("fp/")?.split_once('/')?;
+    Some(node)
+}
+
 /// The failpoint a tape site names (`engine.publish.before_commit` for
 /// `fp/writer-1/engine.publish.before_commit#2` and for its `:ms` and `:scope` entries), or
 /// `None` if the site is not a failpoint's.

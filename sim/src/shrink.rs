@@ -19,7 +19,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::faults;
 use crate::tape::{Entry, Tape};
+
+/// Tapes longer than this skip the removal-with-shift pass (it tries every choice against
+/// every node, quadratic in the tape's length).
+const SHIFT_PASS_MAX_CHOICES: usize = 40;
 
 /// The result of shrinking.
 #[derive(Debug, Clone)]
@@ -168,13 +173,7 @@ impl<O: Oracle> Shrinker<'_, O> {
         }
         changed
     }
-}
 
-/// Tapes longer than this skip the removal-with-shift pass (it tries every choice against
-/// every node, quadratic in the tape's length).
-const SHIFT_PASS_MAX_CHOICES: usize = 40;
-
-impl<O: Oracle> Shrinker<'_, O> {
     /// Tries removing each choice together with moving every decision of one node a hit
     /// earlier (the renumbering that removing one of that node's operations causes).
     fn remove_and_shift_node(&mut self) -> bool {
@@ -209,8 +208,8 @@ impl<O: Oracle> Shrinker<'_, O> {
 fn fault_nodes(entries: &[Entry]) -> Vec<String> {
     let mut nodes: Vec<String> = entries
         .iter()
-        .filter_map(|e| e.site.strip_prefix("fp/")?.split_once('/'))
-        .map(|(node, _)| node.to_owned())
+        .filter_map(|e| faults::site_node(&e.site))
+        .map(str::to_owned)
         .collect();
     nodes.sort();
     nodes.dedup();
