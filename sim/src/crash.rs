@@ -6,9 +6,9 @@
 //! is single-threaded, so no write is half-way through a system call). Restarting on the
 //! image is what a restarted process sees.
 //!
-//! A power loss keeps less: only what was synced. [`Disk::capture_after_power_loss`] takes
-//! that image; the simulated disk ([`crate::memdisk`]) tracks syncs and implements it, real
-//! files cannot and keep everything.
+//! A power loss keeps less: what was synced, and of what was written since, only the pieces
+//! the run chooses. [`Disk::capture_after_power_loss`] takes that image; the simulated disk
+//! ([`crate::memdisk`]) tracks syncs and implements it, real files cannot and keep everything.
 
 use std::fs;
 use std::io;
@@ -19,9 +19,17 @@ pub trait Disk: Send + Sync {
     /// Copies what survives a crash of `live` into `image` (which does not exist yet).
     fn capture(&self, live: &Path, image: &Path) -> io::Result<()>;
 
-    /// Copies what survives a power loss: only what was synced. A disk that cannot tell
-    /// (real files) copies everything, as for a process crash.
-    fn capture_after_power_loss(&self, live: &Path, image: &Path) -> io::Result<()> {
+    /// Copies what survives a power loss: what was synced, plus each piece written since
+    /// that `survives(file, chunk)` keeps (`file` relative to `live`, such as
+    /// `/tables/dataset-0.db-wal`; asked in file order, then chunk order). A disk that cannot
+    /// tell (real files) copies everything, as for a process crash, and asks nothing.
+    fn capture_after_power_loss(
+        &self,
+        live: &Path,
+        image: &Path,
+        survives: &mut dyn FnMut(&str, usize) -> bool,
+    ) -> io::Result<()> {
+        let _ = survives;
         self.capture(live, image)
     }
 }

@@ -360,8 +360,14 @@ impl World {
             CrashScope::Node => vec![node],
             CrashScope::Store | CrashScope::Power => (0..state.nodes.len()).collect(),
         };
-        let image = (scope != CrashScope::Node)
-            .then(|| self.capture_image_locked(&mut state, scope == CrashScope::Power));
+        let (image, kept) = match scope {
+            CrashScope::Node => (None, String::new()),
+            _ => {
+                let (image, kept) =
+                    self.capture_image_locked(&mut state, scope == CrashScope::Power);
+                (Some(image), kept)
+            }
+        };
         let names: Vec<String> = victims
             .iter()
             .map(|v| state.nodes[*v].name.clone())
@@ -372,7 +378,7 @@ impl World {
                 format!("store crash: image {} taken, all nodes down", state.images)
             }
             CrashScope::Power => format!(
-                "power loss: image {} taken (writes since each file's last sync lost), all nodes down",
+                "power loss: image {} taken ({kept}), all nodes down",
                 state.images
             ),
         };
@@ -398,18 +404,34 @@ impl World {
         });
     }
 
-    fn capture_image_locked(&self, state: &mut State, power_loss: bool) -> PathBuf {
+    /// Takes the next image of the store; for a power loss, also says how many of the chunks
+    /// written since their file's last sync the image kept (each a tape choice).
+    fn capture_image_locked(&self, state: &mut State, power_loss: bool) -> (PathBuf, String) {
         state.images += 1;
         let image = self.shared.run_dir.join(format!("image-{}", state.images));
         let disk = &self.shared.disk;
+        let (mut asked, mut kept) = (0, 0);
         let captured = match power_loss {
             false => disk.capture(&state.store, &image),
-            true => disk.capture_after_power_loss(&state.store, &image),
+            true => {
+                let (store, chooser, number) = (&state.store, &mut state.chooser, state.images);
+                let mut survives = |file: &str, chunk: usize| {
+                    let survived = chooser.draw(format!("power/{number}{file}@{chunk}"), 1) == 1;
+                    asked += 1;
+                    kept += usize::from(survived);
+                    survived
+                };
+                disk.capture_after_power_loss(store, &image, &mut survives)
+            }
         };
         if let Err(error) = captured {
             panic!("faultline: could not capture the crash image: {error}");
         }
-        image
+        let kept = match power_loss {
+            false => String::new(),
+            true => format!("{kept} of {asked} chunks written since their file's last sync kept"),
+        };
+        (image, kept)
     }
 
     fn restart(&self, image: Option<PathBuf>, restarts: Vec<(NodeId, u32)>) {
@@ -447,18 +469,19 @@ impl World {
     /// the image's directory (for checks that reopen a crash image).
     pub fn capture_image(&self) -> PathBuf {
         let mut state = self.state();
-        let image = self.capture_image_locked(&mut state, false);
+        let (image, _) = self.capture_image_locked(&mut state, false);
         let event = self.make_event(&state, "image", format!("image {} taken", state.images));
         state.trace.push(event);
         image
     }
 
-    /// Images the store's files as a power loss now would leave them (only what was synced)
-    /// and returns the image's directory.
+    /// Images the store's files as a power loss now would leave them (what was synced, and
+    /// the chunks written since that the run's choices keep) and returns the image's
+    /// directory.
     pub fn capture_image_after_power_loss(&self) -> PathBuf {
         let mut state = self.state();
-        let image = self.capture_image_locked(&mut state, true);
-        let detail = format!("image {} taken after a power loss", state.images);
+        let (image, kept) = self.capture_image_locked(&mut state, true);
+        let detail = format!("image {} taken after a power loss ({kept})", state.images);
         let event = self.make_event(&state, "image", detail);
         state.trace.push(event);
         image

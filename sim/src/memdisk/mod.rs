@@ -171,24 +171,34 @@ impl Disk for MemDisk {
     /// Copies every directory and file under `live` to `image`, byte for byte, without
     /// locks or wal-index.
     fn capture(&self, live: &Path, image: &Path) -> io::Result<()> {
-        copy_image(live, image, |state| Some(state.content.bytes().to_vec()))
+        copy_image(live, image, |_, state| Some(state.content.bytes().to_vec()))
     }
 
-    /// As [`MemDisk::capture`], but each file as of its last sync; a file never synced is
-    /// not in the image. (Directory entries are kept: creating, renaming and removing files
-    /// count as durable at once, which is kinder than a file system without a directory
-    /// sync.)
-    fn capture_after_power_loss(&self, live: &Path, image: &Path) -> io::Result<()> {
-        copy_image(live, image, |state| state.content.durable())
+    /// As [`MemDisk::capture`], but each file as of its last sync plus the chunks written
+    /// since that `survives` keeps (see [`content`]); a file never synced is not in the
+    /// image. (Directory entries are kept: creating, renaming and removing files count as
+    /// durable at once, which is kinder than a file system without a directory sync.)
+    fn capture_after_power_loss(
+        &self,
+        live: &Path,
+        image: &Path,
+        survives: &mut dyn FnMut(&str, usize) -> bool,
+    ) -> io::Result<()> {
+        copy_image(live, image, |file, state| {
+            state
+                .content
+                .after_power_loss(|chunk| survives(file, chunk))
+        })
     }
 }
 
-/// Copies the files under `live` to `image`, each with the content `keep` gives (none: the
-/// file is left out), and the directories under `live`.
+/// Copies the files under `live` to `image`, in path order, each with the content `keep`
+/// gives for its path relative to `live` (none: the file is left out), and the directories
+/// under `live`.
 fn copy_image(
     live: &Path,
     image: &Path,
-    keep: impl Fn(&FileState) -> Option<Vec<u8>>,
+    mut keep: impl FnMut(&str, &FileState) -> Option<Vec<u8>>,
 ) -> io::Result<()> {
     let (live, image) = (path_string(live), path_string(image));
     let mut registry = registry();
@@ -202,7 +212,7 @@ fn copy_image(
         .iter()
         .filter_map(|(path, file)| {
             let rest = path.strip_prefix(&live).filter(|r| r.starts_with('/'))?;
-            let bytes = keep(&file.state())?;
+            let bytes = keep(rest, &file.state())?;
             Some((format!("{image}{rest}"), MemFile::with_bytes(bytes)))
         })
         .collect();

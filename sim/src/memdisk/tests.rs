@@ -184,7 +184,21 @@ fn a_power_loss_keeps_synced_commits_and_loses_unsynced_ones() {
         panic!("lock");
     };
     let image = dir.join("image-1");
-    disk.capture_after_power_loss(&live, &image).unwrap();
+    let mut asked = Vec::new();
+    let mut lose_everything = |file: &str, chunk: usize| {
+        asked.push(format!("{file}@{chunk}"));
+        false
+    };
+    disk.capture_after_power_loss(&live, &image, &mut lose_everything)
+        .unwrap();
+    assert!(
+        asked.iter().any(|a| a.starts_with("/normal.db-wal@")),
+        "the unsynced WAL commit is a choice: {asked:?}"
+    );
+    assert!(
+        !asked.iter().any(|a| a.starts_with("/full.db")),
+        "nothing of full.db is unsynced: {asked:?}"
+    );
     assert_eq!(
         count(&open(&image.join("full.db"))),
         1,
@@ -199,6 +213,14 @@ fn a_power_loss_keeps_synced_commits_and_loses_unsynced_ones() {
     assert!(
         !faultline_files::exists(&image.join("owner.lock")),
         "a file never synced is gone"
+    );
+    let kept = dir.join("image-2");
+    disk.capture_after_power_loss(&live, &kept, &mut |_, _| true)
+        .unwrap();
+    assert_eq!(
+        count(&open(&kept.join("normal.db"))),
+        1,
+        "a power loss that happens to keep every unsynced chunk keeps the unsynced commit"
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
