@@ -176,6 +176,12 @@ impl Content {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::Rng;
+
+    /// Draws below `bound` from the simulator's own generator.
+    fn below(mut rng: Rng) -> impl FnMut(usize) -> usize {
+        move |bound| rng.below_or_equal(bound as u64 - 1) as usize
+    }
 
     /// A model: the durable content is a plain copy taken at each sync.
     #[derive(Default)]
@@ -188,13 +194,7 @@ mod tests {
     /// sync, on a file spanning a few chunks.
     #[test]
     fn the_undo_log_rebuilds_exactly_what_the_last_sync_saw() {
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = |bound: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % bound as u64) as usize
-        };
+        let mut next = below(Rng::new(7, 1));
         for _ in 0..200 {
             let (mut content, mut model) = (Content::default(), Model::default());
             for step in 0..60 {
@@ -230,13 +230,7 @@ mod tests {
     /// kept is the current content.
     #[test]
     fn a_power_loss_keeps_each_unsynced_chunk_whole_or_not_at_all() {
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = |bound: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % bound as u64) as usize
-        };
+        let mut next = below(Rng::new(7, 2));
         for _ in 0..200 {
             let mut content = Content::synced(vec![7; next(3 * CHUNK)]);
             for step in 0..40 {
