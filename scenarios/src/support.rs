@@ -74,6 +74,22 @@ pub async fn open(world: &World, label: &str) -> Result<Engine, EngineError> {
     }
 }
 
+/// Opens a handle for `label` as [`open`] does; any error other than an injected fault
+/// breaks `invariant` at once (the node cannot go on, and waiting for the liveness bound
+/// would blame the wrong property).
+pub async fn open_or_fail(world: &World, label: &str, invariant: &str) -> Option<Engine> {
+    match open(world, label).await {
+        Ok(engine) => Some(engine),
+        Err(error) => {
+            world.fail(
+                invariant,
+                format!("{label} could not open the store: {error}"),
+            );
+            None
+        }
+    }
+}
+
 /// Reads every dataset's chain, item count and the keys streamed at every version.
 pub async fn observe(engine: &Engine, datasets: &[String]) -> Result<Observed, EngineError> {
     let mut observed = Observed::new();

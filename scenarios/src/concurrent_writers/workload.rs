@@ -144,7 +144,9 @@ fn unfinished(shared: &Shared) -> String {
 /// A writer node's life (runs again after each restart).
 async fn run_writer(shared: Arc<Shared>, writer: usize) {
     let world = &shared.world;
-    let Some(engine) = open_or_fail(world, &Plan::writer_name(writer)).await else {
+    let Some(engine) =
+        support::open_or_fail(world, &Plan::writer_name(writer), "errors-are-faults").await
+    else {
         return;
     };
     if resume_after_crash(&shared, writer) {
@@ -254,22 +256,6 @@ async fn append_with_retry(
     Status::Failed(starved)
 }
 
-/// Opens a handle for `label`; an error other than an injected fault breaks errors-are-faults
-/// at once (the node cannot go on, and waiting for the liveness bound would blame the wrong
-/// property).
-async fn open_or_fail(world: &World, label: &str) -> Option<Engine> {
-    match support::open(world, label).await {
-        Ok(engine) => Some(engine),
-        Err(error) => {
-            world.fail(
-                "errors-are-faults",
-                format!("{label} could not open the store: {error}"),
-            );
-            None
-        }
-    }
-}
-
 /// Keeps an error for errors-are-faults unless it is an injected fault.
 fn note_unexplained(shared: &Shared, who: &str, error: &faultline::EngineError) {
     if !matches!(error, faultline::EngineError::Injected(_)) {
@@ -299,7 +285,7 @@ async fn check_durable(shared: &Shared, engine: &Engine) {
 /// stream agrees with the version's items_total (counts-agree, as a concurrent reader sees it).
 async fn run_reader(shared: Arc<Shared>) {
     let world = &shared.world;
-    let Some(engine) = open_or_fail(world, "reader").await else {
+    let Some(engine) = support::open_or_fail(world, "reader", "errors-are-faults").await else {
         return;
     };
     loop {
@@ -348,7 +334,7 @@ async fn read_head(engine: &Engine, dataset: &str) -> faultline::Result<Option<(
 async fn check_final(shared: &Shared) {
     let world = &shared.world;
     let ledger = shared.ledger().clone();
-    let Some(engine) = open_or_fail(world, "checker").await else {
+    let Some(engine) = support::open_or_fail(world, "checker", "errors-are-faults").await else {
         return;
     };
     let observed = support::observe(&engine, &shared.plan.datasets)

@@ -88,7 +88,7 @@ pub async fn run(world: World) {
 }
 
 async fn setup(world: &World, plan: &Plan) -> Option<Engine> {
-    let engine = open(world, "setup").await?;
+    let engine = support::open_or_fail(world, "setup", "open-succeeds").await?;
     engine
         .define_schema(&plan.old_schema())
         .await
@@ -106,29 +106,6 @@ async fn setup(world: &World, plan: &Plan) -> Option<Engine> {
         .await
         .expect("setup runs without faults");
     Some(engine)
-}
-
-/// Opens a handle, retrying injected faults; any other failure breaks open-succeeds.
-async fn open(world: &World, label: &str) -> Option<Engine> {
-    loop {
-        match Engine::open(&world.store_dir(), label).await {
-            Ok((engine, report)) => {
-                world.event("open", format!("owner {} {report:?}", engine.owner()));
-                return Some(engine);
-            }
-            Err(EngineError::Injected(injected)) => {
-                world.event("open.error", &injected);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err(error) => {
-                world.fail(
-                    "open-succeeds",
-                    format!("{label} could not open the store: {error}"),
-                );
-                return None;
-            }
-        }
-    }
 }
 
 fn start_nodes(shared: &Arc<Shared>) {
@@ -167,7 +144,7 @@ async fn snapshot(engine: &Engine) -> faultline::Result<Snapshot> {
 /// The migrating node: applies the change; after a restart, checks the store it reopened.
 async fn run_migrator(shared: Arc<Shared>) {
     let world = &shared.world;
-    let Some(engine) = open(world, "migrator").await else {
+    let Some(engine) = support::open_or_fail(world, "migrator", "open-succeeds").await else {
         shared.progress().migrator_done = true;
         return;
     };
@@ -244,7 +221,9 @@ async fn check_reopened(shared: &Shared, engine: &Engine) {
 
 async fn run_loader(shared: Arc<Shared>, loader: usize) {
     let world = &shared.world;
-    let Some(engine) = open(world, &format!("loader-{loader}")).await else {
+    let Some(engine) =
+        support::open_or_fail(world, &format!("loader-{loader}"), "open-succeeds").await
+    else {
         shared.progress().loader_done[loader] = true;
         return;
     };
@@ -303,7 +282,7 @@ async fn load_with_retry(world: &World, engine: &Engine, loader: usize, n: usize
 async fn check_final(shared: &Shared) {
     let world = &shared.world;
     let acked = shared.acked();
-    let Some(engine) = open(world, "checker").await else {
+    let Some(engine) = support::open_or_fail(world, "checker", "open-succeeds").await else {
         return;
     };
     let live = snapshot(&engine).await.expect("no faults after healing");
