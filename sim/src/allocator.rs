@@ -1,5 +1,6 @@
 //! Memory allocation in the simulator process: glibc's allocator told to keep the memory a
-//! simulated run frees, and SQLite's allocation statistics turned off.
+//! simulated run frees, SQLite's allocation statistics turned off, and SQLite's own memory
+//! served from size-class free lists ([`crate::sqlite_memory`]).
 //!
 //! Every run lives on a fresh OS thread (see [`crate::runner`]), allocates a few megabytes in
 //! small pieces (SQLite's page caches, schemas and statements; the simulated disk's files)
@@ -7,15 +8,18 @@
 //! and the next run faults it in again. Keeping it measured about 1.05 times the runs per
 //! second on one core (see `docs/performance.md`). SQLite's statistics (`MEMSTATUS`) take a
 //! process-wide mutex on every allocation, for counters nothing here reads: off, another 1.05
-//! times. Nothing here reaches a trace: allocation addresses are never recorded.
+//! times (also the compile-time default since `.cargo/config.toml` builds SQLite with
+//! `SQLITE_DEFAULT_MEMSTATUS=0`; kept for a SQLite built without it). Nothing here reaches a
+//! trace: allocation addresses are never recorded.
 
 use std::os::raw::c_int;
 
-/// Applies both settings; called once at the start of the command line, before any SQLite
+/// Applies the three settings; called once at the start of the command line, before any SQLite
 /// connection is opened.
 pub fn tune() {
     keep_freed_memory();
     sqlite_without_statistics();
+    crate::sqlite_memory::install();
 }
 
 /// Keeps freed memory: no trimming below 1 GiB, no `mmap` per allocation below 32 MiB, and

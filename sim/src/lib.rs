@@ -31,6 +31,7 @@ pub mod rng;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;
+mod sqlite_memory;
 #[cfg(madsim)]
 pub mod sweep;
 pub mod tape;
