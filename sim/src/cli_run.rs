@@ -351,7 +351,13 @@ pub(crate) fn shrink_tape(
         );
         (outcome.signature(), outcome.tape.entries)
     };
-    let shrunk = shrink::shrink(tape, signature, settings.shrink_budget, &mut oracle);
+    let shrunk = shrink::shrink(
+        tape,
+        signature,
+        settings.shrink_budget,
+        scenario.node_groups(),
+        &mut oracle,
+    );
     let replayed = run_once(
         scenario,
         settings,

@@ -39,4 +39,4 @@ pub mod trace;
 #[cfg(madsim)]
 pub mod world;
 
-pub use scenario::{Failure, FailureKind, InvariantDoc, Scenario};
+pub use scenario::{Failure, FailureKind, InvariantDoc, NodeGroup, Scenario};

@@ -15,6 +15,21 @@ pub struct InvariantDoc {
     pub checks: &'static str,
 }
 
+/// Numbered nodes whose count is drawn from the tape: the shrinker takes node `i` out by
+/// lowering the count, dropping the sites of node `i` and renumbering the sites of every later
+/// node one down (see [`crate::shrink`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NodeGroup {
+    /// The site whose value is the number of nodes minus [`NodeGroup::min`].
+    pub count_site: &'static str,
+    /// How many nodes there are when the count site's value is 0.
+    pub min: usize,
+    /// The prefix of node `i`'s workload sites, trailing `/` included (`op/2/`).
+    pub site_prefix: fn(usize) -> String,
+    /// Node `i`'s name, which its failpoint sites carry (`fp/writer-2/...`).
+    pub node_name: fn(usize) -> String,
+}
+
 /// A scenario family: a workload, a fault model and named invariants.
 pub trait Scenario: Send + Sync + 'static {
     /// The name used on the command line.
@@ -25,6 +40,12 @@ pub trait Scenario: Send + Sync + 'static {
     fn invariants(&self) -> &'static [InvariantDoc];
     /// How failpoint hits are decided while faults are on.
     fn fault_model(&self) -> FaultModel;
+    /// The scenario's groups of numbered nodes whose count is a tape choice (writers,
+    /// loaders), so that the shrinker can take a node out and renumber the rest. None by
+    /// default.
+    fn node_groups(&self) -> &'static [NodeGroup] {
+        &[]
+    }
     /// Runs one simulated run. Called inside a fresh madsim runtime on a fresh thread.
     #[cfg(madsim)]
     fn run(

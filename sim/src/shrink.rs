@@ -5,21 +5,24 @@
 //! same signature, so shrinking never drifts to another bug; the kept tape is the run's own
 //! record of what it asked for, so sites the smaller run no longer reaches drop out.
 //!
-//! Passes: remove chunks of choices (halving the chunk size down to one), simplify each value
+//! Passes: take out one node of a group of numbered nodes (a writer, with its operations and
+//! its failpoint decisions; the later nodes renumbered one down, see [`NodeGroup`]), remove
+//! chunks of choices (halving the chunk size down to one), simplify each value
 //! (to half, then one less), move each failpoint decision one hit earlier
 //! (`fp/writer-0/engine.append.after_publish#3` and its `:ms` or `:scope` companions become
 //! `#2`), and, once those find nothing on a short tape, remove one choice while moving every
 //! decision of one node a hit earlier. The last two are what let an operation go: removing a
 //! node's earlier operation renumbers that node's later hits, so the decisions that mattered
 //! must move down with it. When a whole round changes nothing, the tape is 1-minimal:
-//! removing any one choice, simplifying any one value or moving any one decision a hit
-//! earlier (alone, or one node's decisions with a removal) loses the failure.
+//! removing any one node, removing any one choice, simplifying any one value or moving any one
+//! decision a hit earlier (alone, or one node's decisions with a removal) loses the failure.
 //! Proptest's shrinking works on values it generated itself; a tape is a record of an
 //! external run, so this delta-debugging loop is written here.
 
 use std::time::{Duration, Instant};
 
 use crate::faults;
+use crate::scenario::NodeGroup;
 use crate::tape::{Entry, Tape};
 
 /// Tapes longer than this skip the removal-with-shift pass (it tries every choice against
@@ -57,20 +60,29 @@ impl<F: FnMut(&Tape) -> (String, Vec<Entry>)> Oracle for F {
 
 struct Shrinker<'a, O> {
     oracle: &'a mut O,
+    groups: &'a [NodeGroup],
     signature: &'a str,
     best: Tape,
     candidates: u32,
     deadline: Instant,
 }
 
-/// Shrinks `tape`, whose run fails with `signature`, within `budget` of wall time.
-pub fn shrink(tape: &Tape, signature: &str, budget: Duration, oracle: &mut impl Oracle) -> Shrunk {
+/// Shrinks `tape`, whose run fails with `signature`, within `budget` of wall time. `groups`
+/// are the scenario's numbered nodes (see [`NodeGroup`]), which the shrinker may take out.
+pub fn shrink(
+    tape: &Tape,
+    signature: &str,
+    budget: Duration,
+    groups: &[NodeGroup],
+    oracle: &mut impl Oracle,
+) -> Shrunk {
     let started = Instant::now();
     let original_choices = tape.choices().len();
     let mut best = tape.clone();
     best.entries = tape.choices();
     let mut shrinker = Shrinker {
         oracle,
+        groups,
         signature,
         best,
         candidates: 0,
@@ -78,7 +90,7 @@ pub fn shrink(tape: &Tape, signature: &str, budget: Duration, oracle: &mut impl 
     };
     let mut one_minimal = false;
     while !shrinker.out_of_time() {
-        let removed = shrinker.remove_chunks();
+        let removed = shrinker.remove_nodes() | shrinker.remove_chunks();
         let simplified = shrinker.simplify_values();
         let moved = shrinker.move_hits_earlier();
         let shifted = !(removed || simplified || moved) && shrinker.remove_and_shift_node();
@@ -118,6 +130,22 @@ impl<O: Oracle> Shrinker<'_, O> {
         }
         self.best.entries = consumed.into_iter().filter(|e| e.value != 0).collect();
         true
+    }
+
+    /// Tries taking out each node of each group, the last first; the nodes after it are
+    /// renumbered one down, so a minimal tape has no idle node in the middle.
+    fn remove_nodes(&mut self) -> bool {
+        let mut changed = false;
+        for group in self.groups {
+            let mut node = node_count(&self.best.entries, group);
+            while node > 0 && !self.out_of_time() {
+                node -= 1;
+                if let Some(entries) = without_node(&self.best.entries, group, node) {
+                    changed |= self.attempt(entries);
+                }
+            }
+        }
+        changed
     }
 
     fn remove_chunks(&mut self) -> bool {
@@ -202,6 +230,54 @@ impl<O: Oracle> Shrinker<'_, O> {
         }
         changed
     }
+}
+
+/// How many nodes of `group` the tape asks for.
+fn node_count(entries: &[Entry], group: &NodeGroup) -> usize {
+    let chosen = entries.iter().find(|e| e.site == group.count_site);
+    group.min + chosen.map_or(0, |e| e.value as usize)
+}
+
+/// `entries` without node `node` of `group`: the count one lower, the node's own sites
+/// (workload and failpoint) gone, and every later node's sites renamed one node down.
+/// `None` when the group is at its minimum or has no such node.
+fn without_node(entries: &[Entry], group: &NodeGroup, node: usize) -> Option<Vec<Entry>> {
+    let count = node_count(entries, group);
+    if count <= group.min || node >= count {
+        return None;
+    }
+    let prefixes = |i: usize| {
+        [
+            (group.site_prefix)(i),
+            format!("fp/{}/", (group.node_name)(i)),
+        ]
+    };
+    let own = prefixes(node);
+    let renamed = |site: &str| {
+        (node + 1..count).find_map(|later| {
+            let (from, to) = (prefixes(later), prefixes(later - 1));
+            from.iter()
+                .zip(&to)
+                .find_map(|(from, to)| Some(format!("{to}{}", site.strip_prefix(from.as_str())?)))
+        })
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if entry.site == group.count_site {
+            if count - 1 > group.min {
+                out.push(Entry {
+                    site: entry.site.clone(),
+                    value: entry.value - 1,
+                });
+            }
+        } else if !own.iter().any(|p| entry.site.starts_with(p.as_str())) {
+            out.push(Entry {
+                site: renamed(&entry.site).unwrap_or_else(|| entry.site.clone()),
+                value: entry.value,
+            });
+        }
+    }
+    Some(out)
 }
 
 /// The nodes with failpoint decisions on the tape (`fp/<node>/...`), in order.
@@ -330,6 +406,7 @@ mod tests {
             &tape([9, 7, 5, 8]),
             "invariant:bug",
             Duration::from_secs(10),
+            &[],
             &mut toy,
         );
         assert!(shrunk.one_minimal);
@@ -425,6 +502,7 @@ mod tests {
             &original,
             "invariant:bug",
             Duration::from_secs(10),
+            &[],
             &mut renumbering,
         );
         assert!(shrunk.one_minimal);
@@ -437,11 +515,116 @@ mod tests {
         );
     }
 
+    /// Nodes `0..1 + n` where `n` is site `setup/n`; the bug needs one node whose value
+    /// `w/<i>/x` is at least 2 and whose failpoint `fp/node-<i>/p#1` fired.
+    fn nodes(tape: &Tape) -> (String, Vec<Entry>) {
+        let get = |site: &str| {
+            tape.entries
+                .iter()
+                .find(|e| e.site == site)
+                .map_or(0, |e| e.value)
+        };
+        let entry = |site: String| Entry {
+            value: get(&site),
+            site,
+        };
+        let mut consumed = vec![entry("setup/n".into())];
+        let mut fails = false;
+        for node in 0..1 + get("setup/n") {
+            let (value, fault) = (
+                entry(format!("w/{node}/x")),
+                entry(format!("fp/node-{node}/p#1")),
+            );
+            fails |= value.value >= 2 && fault.value != 0;
+            consumed.extend([value, fault]);
+        }
+        let signature = if fails { "invariant:bug" } else { "pass" };
+        (signature.to_owned(), consumed)
+    }
+
+    const NODES: NodeGroup = NodeGroup {
+        count_site: "setup/n",
+        min: 1,
+        site_prefix: |i| format!("w/{i}/"),
+        node_name: |i| format!("node-{i}"),
+    };
+
+    fn entry(site: &str, value: u64) -> Entry {
+        Entry {
+            site: site.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn taking_a_node_out_renumbers_the_nodes_after_it() {
+        let entries = vec![
+            entry("setup/n", 2),
+            entry("w/0/x", 1),
+            entry("fp/node-0/p#1", 4),
+            entry("w/1/x", 3),
+            entry("fp/node-1/p#2", 1),
+            entry("w/2/x", 5),
+            entry("fp/node-2/p#1:ms", 7),
+            entry("reader/x", 1),
+        ];
+        assert_eq!(
+            without_node(&entries, &NODES, 1).unwrap(),
+            vec![
+                entry("setup/n", 1),
+                entry("w/0/x", 1),
+                entry("fp/node-0/p#1", 4),
+                entry("w/1/x", 5),
+                entry("fp/node-1/p#1:ms", 7),
+                entry("reader/x", 1),
+            ]
+        );
+        let last_out = without_node(&entries, &NODES, 2).unwrap();
+        assert_eq!(last_out.len(), 6);
+        assert_eq!(last_out[0], entry("setup/n", 1));
+        assert_eq!(without_node(&entries, &NODES, 3), None, "no node 3");
+        assert_eq!(
+            without_node(&[entry("w/0/x", 1)], &NODES, 0),
+            None,
+            "one node is the minimum"
+        );
+    }
+
+    #[test]
+    fn shrinking_takes_idle_nodes_out_so_the_failing_one_is_alone() {
+        let mut original = Tape::new("toy", 0);
+        original.entries = vec![
+            entry("setup/n", 2),
+            entry("w/0/x", 1),
+            entry("fp/node-1/p#1", 3),
+            entry("w/2/x", 5),
+            entry("fp/node-2/p#1", 1),
+        ];
+        assert_eq!(nodes(&original).0, "invariant:bug");
+        let budget = Duration::from_secs(10);
+        let without = shrink(&original, "invariant:bug", budget, &[], &mut nodes);
+        assert_eq!(
+            without.tape.choices(),
+            vec![
+                entry("setup/n", 2),
+                entry("w/2/x", 2),
+                entry("fp/node-2/p#1", 1)
+            ],
+            "without the group, the idle nodes 0 and 1 stay"
+        );
+        let with = shrink(&original, "invariant:bug", budget, &[NODES], &mut nodes);
+        assert!(with.one_minimal);
+        assert_eq!(
+            with.tape.choices(),
+            vec![entry("w/0/x", 2), entry("fp/node-0/p#1", 1)]
+        );
+    }
+
     proptest! {
         #[test]
         fn shrinking_keeps_the_signature_and_never_grows(a in 3u64..50, b in 0u64..50, c in 1u64..50, d in 0u64..50) {
             let original = tape([a, b, c, d]);
-            let shrunk = shrink(&original, "invariant:bug", Duration::from_secs(10), &mut toy);
+            let shrunk = shrink(&original, "invariant:bug", Duration::from_secs(10), &[], &mut toy);
             prop_assert_eq!(toy(&shrunk.tape).0, "invariant:bug");
             prop_assert!(shrunk.choices <= original.choices().len());
             prop_assert!(shrunk.one_minimal);

@@ -6,7 +6,7 @@
 //! everything heals and every writer must finish in a bound.
 
 use faultline_sim::faults::FaultModel;
-use faultline_sim::{InvariantDoc, Scenario};
+use faultline_sim::{InvariantDoc, NodeGroup, Scenario};
 
 pub mod invariants;
 pub mod ledger;
@@ -35,6 +35,17 @@ impl Scenario for ConcurrentWriters {
         let mut model = FaultModel::default();
         model.crash_scope_weights = [1, 1, 1];
         model
+    }
+
+    /// Writers: `setup/writers` is their number minus 2, writer `i` draws `op/<i>/...` and
+    /// runs as node `writer-<i>`.
+    fn node_groups(&self) -> &'static [NodeGroup] {
+        &[NodeGroup {
+            count_site: "setup/writers",
+            min: 2,
+            site_prefix: |writer| format!("op/{writer}/"),
+            node_name: plan::Plan::writer_name,
+        }]
     }
 
     #[cfg(madsim)]

@@ -4,7 +4,7 @@
 //! or in the recovery of a crashed one; every crash is followed by a reopen.
 
 use faultline_sim::faults::FaultModel;
-use faultline_sim::{InvariantDoc, Scenario};
+use faultline_sim::{InvariantDoc, NodeGroup, Scenario};
 
 pub mod invariants;
 pub mod plan;
@@ -32,6 +32,17 @@ impl Scenario for SchemaApply {
         let mut model = FaultModel::default();
         model.crash_scope_weights = [1, 1, 1];
         model
+    }
+
+    /// Loaders: `setup/loaders` is their number, loader `l` draws `load/<l>/...` and runs as
+    /// node `loader-<l>`.
+    fn node_groups(&self) -> &'static [NodeGroup] {
+        &[NodeGroup {
+            count_site: "setup/loaders",
+            min: 0,
+            site_prefix: |loader| format!("load/{loader}/"),
+            node_name: plan::loader_name,
+        }]
     }
 
     #[cfg(madsim)]

@@ -152,3 +152,8 @@ pub fn draw(mut draw: impl FnMut(String, u64) -> u64) -> Plan {
         loaders,
     }
 }
+
+/// The name of loader `index`'s node.
+pub fn loader_name(index: usize) -> String {
+    format!("loader-{index}")
+}

@@ -115,7 +115,7 @@ fn start_nodes(shared: &Arc<Shared>) {
         .add_node("migrator", move || run_migrator(node_shared.clone()));
     for loader in 0..shared.plan.loaders.len() {
         let node_shared = shared.clone();
-        shared.world.add_node(&format!("loader-{loader}"), move || {
+        shared.world.add_node(&plan::loader_name(loader), move || {
             run_loader(node_shared.clone(), loader)
         });
     }
@@ -222,7 +222,7 @@ async fn check_reopened(shared: &Shared, engine: &Engine) {
 async fn run_loader(shared: Arc<Shared>, loader: usize) {
     let world = &shared.world;
     let Some(engine) =
-        support::open_or_fail(world, &format!("loader-{loader}"), "open-succeeds").await
+        support::open_or_fail(world, &plan::loader_name(loader), "open-succeeds").await
     else {
         shared.progress().loader_done[loader] = true;
         return;
