@@ -17,7 +17,8 @@ pub struct InvariantDoc {
 
 /// Numbered nodes whose count is drawn from the tape: the shrinker takes node `i` out by
 /// lowering the count, dropping the sites of node `i` and renumbering the sites of every later
-/// node one down (see [`crate::shrink`]).
+/// node one down, and moves a node's operations down into empty slots (see
+/// [`crate::shrink`]).
 #[derive(Debug, Clone, Copy)]
 pub struct NodeGroup {
     /// The site whose value is the number of nodes minus [`NodeGroup::min`].
@@ -28,6 +29,10 @@ pub struct NodeGroup {
     pub site_prefix: fn(usize) -> String,
     /// Node `i`'s name, which its failpoint sites carry (`fp/writer-2/...`).
     pub node_name: fn(usize) -> String,
+    /// How many operation slots each node has, numbered right after its prefix
+    /// (`op/2/<slot>/...`); a skipped slot draws nothing more, so the shrinker may move an
+    /// operation into an empty slot before it. 0 if the node's sites have no slots.
+    pub slots: usize,
 }
 
 /// A scenario family: a workload, a fault model and named invariants.

@@ -7,15 +7,17 @@
 //!
 //! Passes: take out one node of a group of numbered nodes (a writer, with its operations and
 //! its failpoint decisions; the later nodes renumbered one down, see [`NodeGroup`]), remove
-//! chunks of choices (halving the chunk size down to one), simplify each value
+//! chunks of choices (halving the chunk size down to one), move a node's operation into an
+//! empty slot before it (`op/1/4/...` to `op/1/3/...`), simplify each value
 //! (to half, then one less), move each failpoint decision one hit earlier
 //! (`fp/writer-0/engine.append.after_publish#3` and its `:ms` or `:scope` companions become
 //! `#2`), and, once those find nothing on a short tape, remove one choice while moving every
 //! decision of one node a hit earlier. The last two are what let an operation go: removing a
 //! node's earlier operation renumbers that node's later hits, so the decisions that mattered
 //! must move down with it. When a whole round changes nothing, the tape is 1-minimal:
-//! removing any one node, removing any one choice, simplifying any one value or moving any one
-//! decision a hit earlier (alone, or one node's decisions with a removal) loses the failure.
+//! removing any one node, removing any one choice, moving any one operation to an empty slot
+//! before it, simplifying any one value or moving any one decision a hit earlier (alone, or
+//! one node's decisions with a removal) loses the failure.
 //! Proptest's shrinking works on values it generated itself; a tape is a record of an
 //! external run, so this delta-debugging loop is written here.
 
@@ -91,10 +93,13 @@ pub fn shrink(
     let mut one_minimal = false;
     while !shrinker.out_of_time() {
         let removed = shrinker.remove_nodes() | shrinker.remove_chunks();
+        let compacted = shrinker.compact_slots();
         let simplified = shrinker.simplify_values();
         let moved = shrinker.move_hits_earlier();
-        let shifted = !(removed || simplified || moved) && shrinker.remove_and_shift_node();
-        if !removed && !simplified && !moved && !shifted && !shrinker.out_of_time() {
+        let shifted =
+            !(removed || compacted || simplified || moved) && shrinker.remove_and_shift_node();
+        let changed = removed || compacted || simplified || moved || shifted;
+        if !changed && !shrinker.out_of_time() {
             one_minimal = true;
             break;
         }
@@ -142,6 +147,25 @@ impl<O: Oracle> Shrinker<'_, O> {
                 node -= 1;
                 if let Some(entries) = without_node(&self.best.entries, group, node) {
                     changed |= self.attempt(entries);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Tries moving each node's operation in slot `s` into slot `s - 1` when that slot has
+    /// no choice, so that a minimal tape numbers a node's operations from 0.
+    fn compact_slots(&mut self) -> bool {
+        let mut changed = false;
+        for group in self.groups {
+            for node in 0..node_count(&self.best.entries, group) {
+                for slot in 1..group.slots {
+                    if self.out_of_time() {
+                        return changed;
+                    }
+                    if let Some(entries) = slot_earlier(&self.best.entries, group, node, slot) {
+                        changed |= self.attempt(entries);
+                    }
                 }
             }
         }
@@ -278,6 +302,33 @@ fn without_node(entries: &[Entry], group: &NodeGroup, node: usize) -> Option<Vec
         }
     }
     Some(out)
+}
+
+/// `entries` with node `node`'s slot `slot` renamed to slot `slot - 1`, or `None` if the slot
+/// has no choice or the slot before it has one.
+fn slot_earlier(
+    entries: &[Entry],
+    group: &NodeGroup,
+    node: usize,
+    slot: usize,
+) -> Option<Vec<Entry>> {
+    let prefix = |slot: usize| format!("{}{slot}/", (group.site_prefix)(node));
+    let (from, to) = (prefix(slot), prefix(slot - 1));
+    let in_slot = |p: &str| entries.iter().any(|e| e.site.starts_with(p));
+    if !in_slot(&from) || in_slot(&to) {
+        return None;
+    }
+    let moved = entries
+        .iter()
+        .map(|entry| Entry {
+            site: match entry.site.strip_prefix(from.as_str()) {
+                Some(rest) => format!("{to}{rest}"),
+                None => entry.site.clone(),
+            },
+            value: entry.value,
+        })
+        .collect();
+    Some(moved)
 }
 
 /// The nodes with failpoint decisions on the tape (`fp/<node>/...`), in order.
@@ -547,6 +598,7 @@ mod tests {
         min: 1,
         site_prefix: |i| format!("w/{i}/"),
         node_name: |i| format!("node-{i}"),
+        slots: 4,
     };
 
     fn entry(site: &str, value: u64) -> Entry {
@@ -617,6 +669,69 @@ mod tests {
         assert_eq!(
             with.tape.choices(),
             vec![entry("w/0/x", 2), entry("fp/node-0/p#1", 1)]
+        );
+    }
+
+    /// One node with four slots `w/0/<slot>/k`; the bug needs two operations.
+    fn slotted(tape: &Tape) -> (String, Vec<Entry>) {
+        let consumed: Vec<Entry> = (0..4)
+            .map(|slot| {
+                let site = format!("w/0/{slot}/k");
+                let value = tape
+                    .entries
+                    .iter()
+                    .find(|e| e.site == site)
+                    .map_or(0, |e| e.value);
+                Entry { site, value }
+            })
+            .collect();
+        let ops = consumed.iter().filter(|e| e.value != 0).count();
+        let signature = if ops >= 2 { "invariant:bug" } else { "pass" };
+        (signature.to_owned(), consumed)
+    }
+
+    #[test]
+    fn operations_move_down_into_empty_slots() {
+        let entries = vec![
+            entry("w/0/1/k", 1),
+            entry("w/0/1/k2", 5),
+            entry("w/0/3/k", 1),
+        ];
+        assert_eq!(
+            slot_earlier(&entries, &NODES, 0, 1).unwrap(),
+            vec![
+                entry("w/0/0/k", 1),
+                entry("w/0/0/k2", 5),
+                entry("w/0/3/k", 1)
+            ]
+        );
+        assert_eq!(
+            slot_earlier(&entries, &NODES, 0, 2),
+            None,
+            "slot 2 is empty"
+        );
+        assert_eq!(
+            slot_earlier(&entries, &NODES, 0, 3).unwrap()[2],
+            entry("w/0/2/k", 1)
+        );
+        let mut taken = entries.clone();
+        taken.push(entry("w/0/2/k", 1));
+        assert_eq!(slot_earlier(&taken, &NODES, 0, 3), None, "slot 2 is taken");
+
+        let mut original = Tape::new("toy", 0);
+        original.entries = vec![entry("w/0/1/k", 1), entry("w/0/3/k", 1)];
+        let budget = Duration::from_secs(10);
+        let without = shrink(&original, "invariant:bug", budget, &[], &mut slotted);
+        assert_eq!(
+            without.tape.choices(),
+            original.entries,
+            "nothing to shrink without slots"
+        );
+        let with = shrink(&original, "invariant:bug", budget, &[NODES], &mut slotted);
+        assert!(with.one_minimal);
+        assert_eq!(
+            with.tape.choices(),
+            vec![entry("w/0/0/k", 1), entry("w/0/1/k", 1)]
         );
     }
 

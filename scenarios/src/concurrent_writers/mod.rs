@@ -37,14 +37,15 @@ impl Scenario for ConcurrentWriters {
         model
     }
 
-    /// Writers: `setup/writers` is their number minus 2, writer `i` draws `op/<i>/...` and
-    /// runs as node `writer-<i>`.
+    /// Writers: `setup/writers` is their number minus 2, writer `i` draws
+    /// `op/<i>/<slot>/...` and runs as node `writer-<i>`.
     fn node_groups(&self) -> &'static [NodeGroup] {
         &[NodeGroup {
             count_site: "setup/writers",
             min: 2,
             site_prefix: |writer| format!("op/{writer}/"),
             node_name: plan::Plan::writer_name,
+            slots: plan::MAX_OPS_PER_WRITER,
         }]
     }
 

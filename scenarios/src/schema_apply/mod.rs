@@ -34,14 +34,15 @@ impl Scenario for SchemaApply {
         model
     }
 
-    /// Loaders: `setup/loaders` is their number, loader `l` draws `load/<l>/...` and runs as
-    /// node `loader-<l>`.
+    /// Loaders: `setup/loaders` is their number, loader `l` draws `load/<l>/<slot>/kind` and
+    /// runs as node `loader-<l>`.
     fn node_groups(&self) -> &'static [NodeGroup] {
         &[NodeGroup {
             count_site: "setup/loaders",
             min: 0,
             site_prefix: |loader| format!("load/{loader}/"),
             node_name: plan::loader_name,
+            slots: plan::MAX_LOADS,
         }]
     }
 
