@@ -95,6 +95,7 @@ fn run_on_this_thread(scenario: &dyn Scenario, request: RunRequest) -> RunOutcom
         runtime.block_on(async {
             world.start();
             scenario.run(world.clone()).await;
+            world.stop_nodes().await;
         });
     }));
     let finished = world.finish();
