@@ -142,6 +142,12 @@ impl MemDisk {
         }
     }
 
+    /// How many in-memory SQLite files are open in this process, across all mounts (for
+    /// tests: a run that ends leaves none open).
+    pub fn open_handles() -> usize {
+        vfs::open_handles()
+    }
+
     /// The in-memory files under `dir`, with their sizes, in path order (for tests and
     /// diagnostics).
     pub fn files_under(dir: &Path) -> Vec<(PathBuf, usize)> {

@@ -8,7 +8,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use libsqlite3_sys as ffi;
@@ -167,6 +167,7 @@ unsafe extern "C" fn x_open(
     let handle = file as *mut Handle;
     (*handle).base.pMethods = &METHODS;
     (*handle).state = Box::into_raw(state);
+    OPEN_HANDLES.fetch_add(1, Ordering::Relaxed);
     if !out_flags.is_null() {
         *out_flags = flags;
     }
@@ -304,7 +305,17 @@ unsafe extern "C" fn x_current_time_int64(
     }
 }
 
+/// In-memory file handles SQLite holds open in this process (see [`open_handles`]).
+static OPEN_HANDLES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many in-memory files SQLite has open in this process: 0 once every run's connections
+/// are closed, whatever the runs did.
+pub fn open_handles() -> usize {
+    OPEN_HANDLES.load(Ordering::Relaxed)
+}
+
 unsafe extern "C" fn x_close(file: *mut ffi::sqlite3_file) -> c_int {
+    OPEN_HANDLES.fetch_sub(1, Ordering::Relaxed);
     let handle = file as *mut Handle;
     let state = Box::from_raw((*handle).state);
     (*handle).state = ptr::null_mut();
