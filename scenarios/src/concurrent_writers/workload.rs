@@ -141,9 +141,12 @@ fn unfinished(shared: &Shared) -> String {
     names.join(", ")
 }
 
-/// A writer node's life (runs again after each restart).
+/// A writer node's life (runs again after each restart). A restarted writer is not done
+/// until it has checked durable-ack on the store it reopened, even if it had finished its
+/// appends before the crash: the run waits for that check instead of ending under it.
 async fn run_writer(shared: Arc<Shared>, writer: usize) {
     let world = &shared.world;
+    shared.ledger().writer_done[writer] = false;
     let Some(engine) =
         support::open_or_fail(world, &Plan::writer_name(writer), "errors-are-faults").await
     else {

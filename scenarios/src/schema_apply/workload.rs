@@ -142,8 +142,10 @@ async fn snapshot(engine: &Engine) -> faultline::Result<Snapshot> {
 }
 
 /// The migrating node: applies the change; after a restart, checks the store it reopened.
+/// A restart makes it not done again, so that the run waits for that check.
 async fn run_migrator(shared: Arc<Shared>) {
     let world = &shared.world;
+    shared.progress().migrator_done = false;
     let Some(engine) = support::open_or_fail(world, "migrator", "open-succeeds").await else {
         shared.progress().migrator_done = true;
         return;
@@ -219,8 +221,11 @@ async fn check_reopened(shared: &Shared, engine: &Engine) {
     }
 }
 
+/// A loading node: loads its records in order, resuming after a restart (which makes it
+/// not done again until it has looked at what is left).
 async fn run_loader(shared: Arc<Shared>, loader: usize) {
     let world = &shared.world;
+    shared.progress().loader_done[loader] = false;
     let Some(engine) =
         support::open_or_fail(world, &plan::loader_name(loader), "open-succeeds").await
     else {
