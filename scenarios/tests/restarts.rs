@@ -26,9 +26,8 @@ fn every_restarted_writer_is_done_before_the_checks() {
             let node = event.node.as_str();
             match event.kind.as_str() {
                 "restart" if node.starts_with("writer-") => {
-                    if done.insert(node, false) == Some(true) {
-                        restarted_after_done += 1;
-                    }
+                    let was_done = done.insert(node, false) == Some(true);
+                    restarted_after_done += usize::from(was_done);
                 }
                 "writer.done" => {
                     done.insert(node, true);
