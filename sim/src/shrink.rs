@@ -415,14 +415,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The value a toy run draws at `site`: the tape's, or 0 where the tape has none.
+    fn value_of(tape: &Tape, site: &str) -> u64 {
+        tape.entries
+            .iter()
+            .find(|e| e.site == site)
+            .map_or(0, |e| e.value)
+    }
+
     /// A toy oracle: fails ("bug") when site `a` is at least 3 and site `c` is non-zero.
     fn toy(tape: &Tape) -> (String, Vec<Entry>) {
-        let get = |site: &str| {
-            tape.entries
-                .iter()
-                .find(|e| e.site == site)
-                .map_or(0, |e| e.value)
-        };
+        let get = |site: &str| value_of(tape, site);
         let signature = if get("a") >= 3 && get("c") != 0 {
             "invariant:bug"
         } else {
@@ -514,12 +517,7 @@ mod tests {
     /// A toy run whose bug needs its fault at hit 1 of `fp/w/p` once op `o` is gone: the
     /// shrinker must move the fault down to remove the op.
     fn renumbering(tape: &Tape) -> (String, Vec<Entry>) {
-        let get = |site: &str| {
-            tape.entries
-                .iter()
-                .find(|e| e.site == site)
-                .map_or(0, |e| e.value)
-        };
+        let get = |site: &str| value_of(tape, site);
         let op = get("o");
         let fault_hit = (1..=2).find(|h| get(&format!("fp/w/p#{h}")) != 0);
         let fails = fault_hit == Some(1 + op);
@@ -569,22 +567,17 @@ mod tests {
     /// Nodes `0..1 + n` where `n` is site `setup/n`; the bug needs one node whose value
     /// `w/<i>/x` is at least 2 and whose failpoint `fp/node-<i>/p#1` fired.
     fn nodes(tape: &Tape) -> (String, Vec<Entry>) {
-        let get = |site: &str| {
-            tape.entries
-                .iter()
-                .find(|e| e.site == site)
-                .map_or(0, |e| e.value)
-        };
-        let entry = |site: String| Entry {
+        let get = |site: &str| value_of(tape, site);
+        let drawn = |site: String| Entry {
             value: get(&site),
             site,
         };
-        let mut consumed = vec![entry("setup/n".into())];
+        let mut consumed = vec![drawn("setup/n".into())];
         let mut fails = false;
         for node in 0..1 + get("setup/n") {
             let (value, fault) = (
-                entry(format!("w/{node}/x")),
-                entry(format!("fp/node-{node}/p#1")),
+                drawn(format!("w/{node}/x")),
+                drawn(format!("fp/node-{node}/p#1")),
             );
             fails |= value.value >= 2 && fault.value != 0;
             consumed.extend([value, fault]);
@@ -677,11 +670,7 @@ mod tests {
         let consumed: Vec<Entry> = (0..4)
             .map(|slot| {
                 let site = format!("w/0/{slot}/k");
-                let value = tape
-                    .entries
-                    .iter()
-                    .find(|e| e.site == site)
-                    .map_or(0, |e| e.value);
+                let value = value_of(tape, &site);
                 Entry { site, value }
             })
             .collect();
