@@ -40,6 +40,36 @@ async fn wait_until(world: &World, done: &impl Fn() -> bool, bound: Duration) ->
     true
 }
 
+/// The longest pause a [`Backoff`] makes.
+const BACKOFF_CAP: Duration = Duration::from_millis(500);
+
+/// Pauses between attempts at something that keeps failing: `first`, then twice the last
+/// pause, up to half a second. A node retrying a failure that does not go away (a store a
+/// planted bug has wedged) makes about thirty attempts within the liveness bound instead of
+/// thousands, each a SQLite transaction and an event: a shrinker's candidate that ends in
+/// that liveness failure costs a few runs' time, not a hundred.
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    /// A backoff whose first pause is `first`.
+    pub fn new(first: Duration) -> Self {
+        Backoff { next: first }
+    }
+
+    /// Sleeps (in simulated time) for the next pause.
+    pub async fn pause(&mut self) {
+        tokio::time::sleep(self.next_pause()).await;
+    }
+
+    fn next_pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(BACKOFF_CAP);
+        pause
+    }
+}
+
 /// Pause between attempts to open a store that failed to open (an injected fault).
 const REOPEN_PAUSE: Duration = Duration::from_millis(5);
 
@@ -131,4 +161,28 @@ pub async fn observe_latest(engine: &Engine, datasets: &[String]) -> Result<Late
         latest.insert(dataset.clone(), items.into_iter().map(|i| i.key).collect());
     }
     Ok(latest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backoff_doubles_up_to_its_cap() {
+        let mut backoff = Backoff::new(Duration::from_millis(2));
+        let pauses: Vec<u128> = (0..10).map(|_| backoff.next_pause().as_millis()).collect();
+        assert_eq!(pauses, [2, 4, 8, 16, 32, 64, 128, 256, 500, 500]);
+    }
+
+    #[test]
+    fn a_retry_that_never_succeeds_makes_tens_of_attempts_within_the_liveness_bound() {
+        let mut backoff = Backoff::new(Duration::from_millis(2));
+        let mut waited = Duration::ZERO;
+        let mut attempts = 0;
+        while waited < FAULT_PHASE + LIVENESS_BOUND {
+            waited += backoff.next_pause();
+            attempts += 1;
+        }
+        assert!((40..=60).contains(&attempts), "{attempts} attempts");
+    }
 }

@@ -155,6 +155,8 @@ async fn run_migrator(shared: Arc<Shared>) {
     if restarted {
         check_reopened(&shared, &engine).await;
     }
+    // Another handle may be finishing a failed migration (a reopen claimed it): give it time.
+    let mut backoff = support::Backoff::new(Duration::from_millis(5));
     while !migration_settled(&shared, &engine).await {
         match engine
             .apply_schema(&shared.plan.new_schema(), &shared.plan.options())
@@ -176,8 +178,7 @@ async fn run_migrator(shared: Arc<Shared>) {
             Err(error) => {
                 world.event("migrate.error", &error);
                 finish_started(world, &engine).await;
-                // Another handle may be finishing it (a reopen claimed it): give it time.
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                backoff.pause().await;
             }
         }
     }
@@ -187,12 +188,13 @@ async fn run_migrator(shared: Arc<Shared>) {
 
 /// Whether the catalog is the new schema or the migration was refused.
 async fn migration_settled(shared: &Shared, engine: &Engine) -> bool {
+    let mut backoff = support::Backoff::new(Duration::from_millis(2));
     loop {
         match engine.schema().await {
             Ok(catalog) => return catalog.version >= 2 || shared.progress().refused,
             Err(error) => {
                 shared.world.event("schema.error", &error);
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                backoff.pause().await;
             }
         }
     }
@@ -200,9 +202,10 @@ async fn migration_settled(shared: &Shared, engine: &Engine) -> bool {
 
 /// After `apply_schema` failed mid-way: finish what it had started.
 async fn finish_started(world: &World, engine: &Engine) {
+    let mut backoff = support::Backoff::new(Duration::from_millis(2));
     while let Err(error) = engine.resume_migrations().await {
         world.event("resume.error", &error);
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        backoff.pause().await;
     }
 }
 
