@@ -45,8 +45,8 @@ const BACKOFF_CAP: Duration = Duration::from_millis(500);
 
 /// Pauses between attempts at something that keeps failing: `first`, then twice the last
 /// pause, up to half a second. A node retrying a failure that does not go away (a store a
-/// planted bug has wedged) makes about thirty attempts within the liveness bound instead of
-/// thousands, each a SQLite transaction and an event: a shrinker's candidate that ends in
+/// planted bug has wedged) makes about fifty attempts in the fault phase and the liveness
+/// bound together instead of eleven thousand, each a SQLite transaction and an event: a shrinker's candidate that ends in
 /// that liveness failure costs a few runs' time, not a hundred.
 pub struct Backoff {
     next: Duration,
