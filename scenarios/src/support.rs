@@ -80,6 +80,7 @@ pub async fn open(world: &World, label: &str) -> Result<Engine, EngineError> {
     loop {
         match Engine::open(&world.store_dir(), label).await {
             Ok((engine, report)) => {
+                world.node_ready();
                 world.event(
                     "open",
                     format!(

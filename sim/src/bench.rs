@@ -1,4 +1,4 @@
-//! `cargo sim bench`: figures, never assertions. Runs per second of each scenario on one
+//! The figures of `cargo sim bench`, never assertions. Runs per second of each scenario on one
 //! core (seeds run one after another in this process), on the simulated disk and on real
 //! files, and the cost of one failpoint hit:
 //! compiled out (the disabled macro's expansion), compiled in but outside a simulation
@@ -17,13 +17,13 @@ use crate::crash::{DiskKind, ProcessCrash};
 use crate::env::Settings;
 use crate::faults::FaultModel;
 use crate::limits::Limits;
-use crate::runner::{self, RunRequest};
-use crate::scenario::Scenario;
+use crate::outcome::Result;
+use crate::session::Session;
 use crate::tape::{Chooser, Source};
 use crate::world::World;
 
 /// Hits per failpoint measurement.
-const HITS: u32 = 100_000;
+pub const HITS: u32 = 100_000;
 
 fn poll_ready<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
@@ -40,28 +40,36 @@ fn nanos_per(elapsed: Duration, count: u32) -> f64 {
     elapsed.as_nanos() as f64 / f64::from(count)
 }
 
-/// Prints every figure.
-pub fn bench(scenarios: &[Arc<dyn Scenario>], settings: &Settings, seeds: u64) {
-    println!(
-        "runs per second on one core ({seeds} seeds each, one after another; the simulated \
-         disk and real files interleaved in blocks of {BLOCK} seeds, so the ratio is fair):"
-    );
-    for scenario in scenarios {
-        let mut elapsed = [Duration::ZERO; 2];
-        for block in (0..seeds).step_by(BLOCK as usize) {
-            let block = block..(block + BLOCK).min(seeds);
-            for (slot, disk) in [DiskKind::Memory, DiskKind::Files].into_iter().enumerate() {
-                elapsed[slot] += time_runs(scenario, settings, disk, block.clone());
-            }
+/// Seeds run on one disk before switching to the other.
+pub const BLOCK: u64 = 50;
+
+/// Runs per second of a session's scenario on the simulated disk and on real files, `seeds`
+/// seeds each, one after another in one worker, the two disks interleaved in blocks of
+/// [`BLOCK`] seeds so that the ratio is fair.
+pub fn runs_per_second(session: &mut Session, seeds: u64) -> Result<[f64; 2]> {
+    let mut elapsed = [Duration::ZERO; 2];
+    for block in (0..seeds).step_by(BLOCK as usize) {
+        let block = block..(block + BLOCK).min(seeds);
+        for (slot, disk) in [DiskKind::Memory, DiskKind::Files].into_iter().enumerate() {
+            elapsed[slot] += session.time_runs(disk, block.clone())?;
         }
-        let [memory, files] = elapsed.map(|e| seeds as f64 / e.as_secs_f64());
-        println!(
-            "  {:<20} {memory:>8.0} runs/s   (real files {files:.0} runs/s, {:.1}x)",
-            scenario.name(),
-            memory / files
-        );
     }
-    println!("nanoseconds per failpoint hit ({HITS} hits):");
+    Ok(elapsed.map(|e| seeds as f64 / e.as_secs_f64().max(1e-9)))
+}
+
+/// Nanoseconds per failpoint hit.
+#[derive(Debug, Clone, Copy)]
+pub struct FailpointCost {
+    /// Compiled out: the disabled macro's expansion.
+    pub compiled_out: f64,
+    /// Compiled in, outside a simulation (fail-rs with nothing configured).
+    pub outside: f64,
+    /// Inside a simulation: decided, drawn from the tape and recorded, on a workload node.
+    pub inside: f64,
+}
+
+/// Measures [`FailpointCost`] over [`HITS`] hits each, in this process (no engine runs).
+pub fn failpoint_cost(settings: &Settings) -> FailpointCost {
     let started = Instant::now();
     for _ in 0..HITS {
         let _ = std::hint::black_box(poll_ready(std::future::ready(Ok::<
@@ -69,45 +77,16 @@ pub fn bench(scenarios: &[Arc<dyn Scenario>], settings: &Settings, seeds: u64) {
             faultline_fp::Injected,
         >(()))));
     }
-    println!(
-        "  compiled out (disabled macro)      {:>8.1} ns",
-        nanos_per(started.elapsed(), HITS)
-    );
+    let compiled_out = nanos_per(started.elapsed(), HITS);
     let started = Instant::now();
     for _ in 0..HITS {
         let _ = std::hint::black_box(poll_ready(faultline_fp::hit("bench.outside")));
     }
-    println!(
-        "  compiled in, outside a simulation  {:>8.1} ns",
-        nanos_per(started.elapsed(), HITS)
-    );
-    println!(
-        "  inside a simulation (drawn, recorded) {:>5.1} ns",
-        inside_simulation(settings)
-    );
-}
-
-/// Seeds run on one disk before switching to the other.
-const BLOCK: u64 = 50;
-
-fn time_runs(
-    scenario: &Arc<dyn Scenario>,
-    settings: &Settings,
-    disk: DiskKind,
-    seeds: std::ops::Range<u64>,
-) -> Duration {
-    let started = Instant::now();
-    for seed in seeds {
-        let request = RunRequest {
-            seed,
-            source: Source::Seed,
-            limits: settings.limits,
-            scratch: settings.scratch.clone(),
-            disk,
-        };
-        runner::run(scenario.clone(), request);
+    FailpointCost {
+        compiled_out,
+        outside: nanos_per(started.elapsed(), HITS),
+        inside: inside_simulation(settings),
     }
-    started.elapsed()
 }
 
 /// Inside the runtime `Instant` is simulated time, so the runs are timed from outside:

@@ -61,7 +61,8 @@ fn copy_tree(source: &Path, target: &Path) -> io::Result<()> {
 }
 
 /// Where a run's SQLite files live (`FAULTLINE_DISK`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DiskKind {
     /// In memory, through the simulated disk ([`crate::memdisk`]); plain files stay real.
     #[default]

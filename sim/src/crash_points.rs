@@ -1,189 +1,278 @@
 //! Systematic crash points: the bounded-exhaustive complement to random seeds.
 //!
-//! For a seed, the run is first replayed with every fault removed; every failpoint hit on a
-//! workload node in that run (`fp/<node>/<name>#<hit>`) is a crash point. Each is then run
-//! once with a crash there (as a process crash of the node, a crash of the whole store and a
-//! power loss), and
-//! every invariant is checked. Failpoints that are first reached only after such a crash
-//! (recovery, on reopen) are crash points of the second level: each is crashed once more,
-//! which covers "a second crash during recovery". Works for any scenario.
+//! For a seed, its own run comes first (a failure there is a failure like any sweep's), then
+//! the run is replayed with every fault removed (a failure of this fault-free run is also
+//! reported, and the seed has no crash points). Every failpoint hit on a workload node in
+//! the fault-free run is a crash point of the first level; each is run once with a crash
+//! there in every [`CrashScope`] (a process crash of the node, a crash of the whole store, a
+//! power loss), and every invariant is checked. The second level is generic: every failpoint
+//! hit that a crashed run reaches on a restarted node before that node says it is ready
+//! (its recovery on reopen; see [`crate::world::World::node_ready`]), whatever the
+//! failpoint's name, is crashed once more, in every scope. Works for any scenario.
 
-use std::sync::Arc;
+use crate::faults::{CrashScope, Decision};
+use crate::outcome::{Result, RunResult};
+use crate::site::{FailpointSite, Part};
+use crate::tape::{Source, Tape};
 
-use crate::env::Settings;
-use crate::faults;
-use crate::runner::{self, RunOutcome, RunRequest};
-use crate::scenario::Scenario;
-use crate::tape::{Entry, Source, Tape};
+/// Second-level points tried per crashed run, at most: a recovery that loops is bounded.
+pub const SECOND_LEVEL_LIMIT: usize = 64;
 
-/// Tape value of a crash decision (see `faults::decision`).
-const CRASH: u64 = 4;
+/// Which run of a seed's enumeration this is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Point {
+    /// The seed's own run, faults as drawn.
+    SeedRun,
+    /// The seed's run with every fault removed.
+    FaultFree,
+    /// A crash at a first-level point.
+    First(String),
+    /// A crash at a second-level point reached after a crash at the first.
+    Second(String, String),
+}
 
-/// The crash scopes tried at every first-level point: a process crash of the node, a crash
-/// of the whole store, a power loss (see [`crate::faults::CrashScope`]).
-pub const CRASH_SCOPES: [u64; 3] = [0, 1, 2];
+impl std::fmt::Display for Point {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Point::SeedRun => f.write_str("the seed's own run"),
+            Point::FaultFree => f.write_str("the seed's run without faults"),
+            Point::First(site) => f.write_str(site),
+            Point::Second(first, second) => write!(f, "{first}+{second}"),
+        }
+    }
+}
 
-/// One crash point and what crashing there gave.
+impl Point {
+    /// The failpoint crashed last, if any (`engine.recovery.before_sweep`).
+    pub fn failpoint(&self) -> Option<String> {
+        let site = match self {
+            Point::First(site) | Point::Second(_, site) => site,
+            Point::SeedRun | Point::FaultFree => return None,
+        };
+        FailpointSite::parse(site).map(|s| s.point)
+    }
+}
+
+/// One run of the enumeration and what it gave.
 #[derive(Debug, Clone)]
 pub struct CrashRun {
     /// The seed whose workload ran.
     pub seed: u64,
-    /// The failpoint hit, `fp/<node>/<name>#<hit>`; a second-level point follows the first
-    /// after `+`.
-    pub point: String,
-    /// 0: process crash of the node; 1: crash of the whole store; 2: power loss.
-    pub scope: u64,
+    /// Where it crashed.
+    pub point: Point,
+    /// The crash's scope (`None` for the seed's own and fault-free runs).
+    pub scope: Option<CrashScope>,
+    /// The run's tape as given to it (lenient: missing sites are 0).
+    pub tape: Tape,
     /// The run.
-    pub outcome: RunOutcome,
+    pub result: RunResult,
 }
 
 impl CrashRun {
     /// Whether the crash actually happened (the run reached the point).
     pub fn covered(&self) -> bool {
-        self.outcome.trace.events.iter().any(|e| e.kind == "crash")
+        self.scope.is_some() && self.result.crashed
     }
 }
 
-/// What enumerating one seed found.
+/// What enumerating some seeds found.
 #[derive(Debug, Clone, Default)]
 pub struct Enumeration {
-    /// First-level crash points (failpoint hits of the fault-free run).
+    /// First-level crash points (failpoint hits of the fault-free runs).
     pub points: usize,
-    /// Second-level crash points (reached only after a first crash).
-    pub recovery_points: usize,
-    /// Every run made.
-    pub runs: Vec<CrashRun>,
+    /// Second-level crash points (reached only after a first crash, before readiness).
+    pub second_points: usize,
+    /// Crash runs made (the seeds' own and fault-free runs not counted).
+    pub runs: usize,
+    /// Crash runs that crashed.
+    pub covered: usize,
 }
 
-fn is_fault_site(site: &str) -> bool {
-    site.starts_with("fp/")
+/// Runs the given sources of one seed (as many at once as the pool allows), results in order.
+pub type RunAll<'a> = dyn FnMut(u64, Vec<Source>) -> Result<Vec<RunResult>> + 'a;
+
+/// Enumerates up to `limit` first-level crash points of `seed` and the second-level points
+/// each reveals, calling `on_run` after each run (in a fixed order). `on_run` says whether to
+/// stop (a hunt that found its match).
+pub fn enumerate(
+    seed: u64,
+    limit: usize,
+    run_all: &mut RunAll<'_>,
+    on_run: &mut dyn FnMut(&CrashRun) -> Result<bool>,
+) -> Result<Enumeration> {
+    let mut enumeration = Enumeration::default();
+    let own = run_all(seed, vec![Source::Seed])?.remove(0);
+    let own_tape = own.tape.clone().unwrap_or_else(|| Tape::new("", seed));
+    // A seed whose own run failed is reported, and still enumerates from its fault-free run.
+    if report(seed, Point::SeedRun, None, Tape::new("", seed), own, on_run)? {
+        return Ok(enumeration);
+    }
+    let clean = without_faults(&own_tape);
+    let base = run_all(seed, vec![Source::Lenient(clean.clone())])?.remove(0);
+    let Some(base_tape) = base.tape.clone().filter(|_| base.failure.is_none()) else {
+        report(seed, Point::FaultFree, None, clean, base, on_run)?;
+        return Ok(enumeration);
+    };
+    let first: Vec<String> = decision_sites(&base_tape).into_iter().take(limit).collect();
+    enumeration.points = first.len();
+    let planned: Vec<(Point, CrashScope, Tape)> = first
+        .iter()
+        .flat_map(|site| {
+            CrashScope::ALL.map(|scope| {
+                (
+                    Point::First(site.clone()),
+                    scope,
+                    with_crash(&base_tape, site, scope),
+                )
+            })
+        })
+        .collect();
+    let mut second = Vec::new();
+    for run in run_planned(seed, planned, run_all)? {
+        enumeration.runs += 1;
+        enumeration.covered += usize::from(run.covered());
+        second.extend(second_level(&run, &first, limit));
+        if on_run(&run)? {
+            return Ok(enumeration);
+        }
+    }
+    enumeration.second_points = second.len() / CrashScope::ALL.len();
+    for run in run_planned(seed, second, run_all)? {
+        enumeration.runs += 1;
+        enumeration.covered += usize::from(run.covered());
+        if on_run(&run)? {
+            break;
+        }
+    }
+    Ok(enumeration)
 }
 
-fn without_faults(tape: &Tape) -> Tape {
+fn report(
+    seed: u64,
+    point: Point,
+    scope: Option<CrashScope>,
+    tape: Tape,
+    result: RunResult,
+    on_run: &mut dyn FnMut(&CrashRun) -> Result<bool>,
+) -> Result<bool> {
+    on_run(&CrashRun {
+        seed,
+        point,
+        scope,
+        tape,
+        result,
+    })
+}
+
+fn run_planned(
+    seed: u64,
+    planned: Vec<(Point, CrashScope, Tape)>,
+    run_all: &mut RunAll<'_>,
+) -> Result<Vec<CrashRun>> {
+    let sources = planned
+        .iter()
+        .map(|(_, _, tape)| Source::Lenient(tape.clone()))
+        .collect();
+    let results = run_all(seed, sources)?;
+    Ok(planned
+        .into_iter()
+        .zip(results)
+        .map(|((point, scope, tape), result)| CrashRun {
+            seed,
+            point,
+            scope: Some(scope),
+            tape,
+            result,
+        })
+        .collect())
+}
+
+/// The second-level runs a covered first-level run reveals: each failpoint site its
+/// restarted nodes drew before they were ready (and that the fault-free run never reached),
+/// crashed in every scope on top of the first crash.
+fn second_level(run: &CrashRun, first: &[String], limit: usize) -> Vec<(Point, CrashScope, Tape)> {
+    let (Point::First(first_site), Some(after_first)) = (&run.point, run.result.tape.as_ref())
+    else {
+        return Vec::new();
+    };
+    if !run.covered() {
+        return Vec::new();
+    }
+    run.result
+        .start_up_sites
+        .iter()
+        .filter(|site| !first.contains(site))
+        .take(limit.min(SECOND_LEVEL_LIMIT))
+        .flat_map(|site| {
+            CrashScope::ALL.map(|scope| {
+                let point = Point::Second(first_site.to_owned(), site.clone());
+                (point, scope, with_crash(after_first, site, scope))
+            })
+        })
+        .collect()
+}
+
+/// `tape` without its failpoint decisions: every hit continues.
+pub fn without_faults(tape: &Tape) -> Tape {
     let mut clean = tape.clone();
-    clean.entries.retain(|entry| !is_fault_site(&entry.site));
+    clean
+        .entries
+        .retain(|entry| !FailpointSite::is_failpoint(&entry.site));
     clean
 }
 
-fn crash_points(entries: &[Entry]) -> Vec<String> {
-    entries
+/// The decision sites of every failpoint hit on `tape`, in order.
+pub fn decision_sites(tape: &Tape) -> Vec<String> {
+    tape.entries
         .iter()
-        .filter(|e| is_fault_site(&e.site) && !e.site.contains(':'))
+        .filter(|e| FailpointSite::parse(&e.site).is_some_and(|s| s.part == Part::Decision))
         .map(|e| e.site.clone())
         .collect()
 }
 
-fn with_crash(base: &Tape, point: &str, scope: u64) -> Tape {
+/// `base` with a crash of `scope` at the hit whose decision site is `site`.
+pub fn with_crash(base: &Tape, site: &str, scope: CrashScope) -> Tape {
+    let parsed = FailpointSite::parse(site).expect("a decision site");
     let mut tape = base.clone();
-    tape.entries
-        .retain(|e| e.site != point && !e.site.starts_with(&format!("{point}:")));
-    tape.entries.push(Entry {
-        site: point.to_owned(),
-        value: CRASH,
+    tape.entries.retain(|e| {
+        FailpointSite::parse(&e.site).is_none_or(|s| s.with_part(Part::Decision) != parsed)
     });
-    tape.entries.push(Entry {
-        site: format!("{point}:scope"),
-        value: scope,
-    });
+    tape.entries.extend(Decision::Crash(scope).entries(&parsed));
     tape
 }
 
-fn run(scenario: &Arc<dyn Scenario>, settings: &Settings, tape: Tape) -> RunOutcome {
-    let request = RunRequest {
-        seed: tape.seed,
-        source: Source::Lenient(tape),
-        limits: settings.limits,
-        scratch: settings.scratch.clone(),
-        disk: settings.disk,
-    };
-    runner::run(scenario.clone(), request)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tape::Entry;
 
-/// Enumerates up to `limit` first-level crash points of `seed` (and the recovery points each
-/// reveals, within the same limit per point), calling `on_run` after each run.
-pub fn enumerate(
-    scenario: &Arc<dyn Scenario>,
-    settings: &Settings,
-    seed: u64,
-    limit: usize,
-    mut on_run: impl FnMut(&CrashRun),
-) -> Enumeration {
-    let seeded = runner::run(
-        scenario.clone(),
-        RunRequest {
-            seed,
-            source: Source::Seed,
-            limits: settings.limits,
-            scratch: settings.scratch.clone(),
-            disk: settings.disk,
-        },
-    );
-    let base = run(scenario, settings, without_faults(&seeded.tape));
-    let first = crash_points(&base.tape.entries);
-    let mut enumeration = Enumeration {
-        points: first.len().min(limit),
-        ..Enumeration::default()
-    };
-    for point in first.iter().take(limit) {
-        for scope in CRASH_SCOPES {
-            let tape = with_crash(&base.tape, point, scope);
-            let outcome = run(scenario, settings, tape);
-            let later: Vec<String> = crash_points(&outcome.tape.entries)
-                .into_iter()
-                .filter(|site| !first.contains(site))
-                .collect();
-            let crash = CrashRun {
-                seed,
-                point: point.clone(),
-                scope,
-                outcome,
-            };
-            on_run(&crash);
-            let covered = crash.covered();
-            let after_first = crash.outcome.tape.clone();
-            enumeration.runs.push(crash);
-            if covered {
-                enumerate_second(
-                    scenario,
-                    settings,
-                    &after_first,
-                    point,
-                    &later,
-                    limit,
-                    &mut enumeration,
-                    &mut on_run,
-                );
-            }
+    fn entry(site: &str, value: u64) -> Entry {
+        Entry {
+            site: site.to_owned(),
+            value,
         }
     }
-    enumeration
-}
 
-#[allow(clippy::too_many_arguments)]
-fn enumerate_second(
-    scenario: &Arc<dyn Scenario>,
-    settings: &Settings,
-    after_first: &Tape,
-    first: &str,
-    later: &[String],
-    limit: usize,
-    enumeration: &mut Enumeration,
-    on_run: &mut impl FnMut(&CrashRun),
-) {
-    for point in later
-        .iter()
-        .filter(|site| faults::site_point(site).is_some_and(|p| p.starts_with("engine.recovery")))
-        .take(limit)
-    {
-        enumeration.recovery_points += 1;
-        let outcome = run(scenario, settings, with_crash(after_first, point, 0));
-        let crash = CrashRun {
-            seed: after_first.seed,
-            point: format!("{first}+{point}"),
-            scope: 0,
-            outcome,
-        };
-        on_run(&crash);
-        enumeration.runs.push(crash);
+    #[test]
+    fn a_crash_replaces_the_hits_decision_and_its_companions_only() {
+        let mut base = Tape::new("demo", 1);
+        base.entries = vec![
+            entry("op/0", 3),
+            entry("fp/w/p#1", 2),
+            entry("fp/w/p#1:ms", 5),
+            entry("fp/w/p#2", 0),
+        ];
+        let crashed = with_crash(&base, "fp/w/p#1", CrashScope::Store);
+        assert_eq!(
+            crashed.entries,
+            vec![
+                entry("op/0", 3),
+                entry("fp/w/p#2", 0),
+                entry("fp/w/p#1", 4),
+                entry("fp/w/p#1:scope", 1),
+            ]
+        );
+        assert_eq!(decision_sites(&base), vec!["fp/w/p#1", "fp/w/p#2"]);
+        assert_eq!(without_faults(&base).entries, vec![entry("op/0", 3)]);
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::crash::DiskKind;
 use crate::limits::Limits;
+use crate::outcome::Error;
 
 /// The variables, what they set and their defaults.
 pub const VARIABLES: &[(&str, &str)] = &[
@@ -70,38 +71,47 @@ pub struct Settings {
     pub reports: PathBuf,
 }
 
+/// Longest duration any setting accepts: a year, in seconds.
+pub const MAX_SECONDS: u64 = 365 * 24 * 3600;
+/// Most worker processes.
+pub const MAX_JOBS: u64 = 1024;
+
 /// Reads the settings, or says which variable is wrong and what it accepts.
-pub fn settings() -> Result<Settings, String> {
+pub fn settings() -> Result<Settings, Error> {
     warn_unknown();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let limits = Limits {
-        time_limit: Duration::from_secs(number("FAULTLINE_TIME_LIMIT_SECONDS", 600, 1)?),
-        max_steps: number("FAULTLINE_MAX_STEPS", 200_000, 1)?,
+        time_limit: seconds("FAULTLINE_TIME_LIMIT_SECONDS", 600, 1)?,
+        max_steps: number("FAULTLINE_MAX_STEPS", 200_000, (1, u64::MAX / 2))?,
     };
     Ok(Settings {
-        seed: number("FAULTLINE_SEED", 0, 0)?,
-        jobs: number("FAULTLINE_JOBS", cores as u64, 1)? as usize,
-        shrink_budget: Duration::from_secs(number("FAULTLINE_SHRINK_SECONDS", 60, 0)?),
-        run_wall_limit: Duration::from_secs(number("FAULTLINE_RUN_WALL_SECONDS", 30, 1)?),
+        seed: number("FAULTLINE_SEED", 0, (0, u64::MAX))?,
+        jobs: number("FAULTLINE_JOBS", cores.min(MAX_JOBS), (1, MAX_JOBS))? as usize,
+        shrink_budget: seconds("FAULTLINE_SHRINK_SECONDS", 60, 0)?,
+        run_wall_limit: seconds("FAULTLINE_RUN_WALL_SECONDS", 30, 1)?,
         limits,
         scratch: path("FAULTLINE_SCRATCH").unwrap_or_else(default_scratch),
         disk: match std::env::var("FAULTLINE_DISK") {
-            Ok(text) => DiskKind::parse(&text)?,
+            Ok(text) => DiskKind::parse(&text).map_err(Error::BadInput)?,
             Err(_) => DiskKind::default(),
         },
         reports: path("FAULTLINE_REPORTS").unwrap_or_else(|| PathBuf::from("reports")),
     })
 }
 
-fn number(name: &str, default: u64, minimum: u64) -> Result<u64, String> {
+fn seconds(name: &str, default: u64, minimum: u64) -> Result<Duration, Error> {
+    number(name, default, (minimum, MAX_SECONDS)).map(Duration::from_secs)
+}
+
+fn number(name: &str, default: u64, (minimum, maximum): (u64, u64)) -> Result<u64, Error> {
     let Ok(text) = std::env::var(name) else {
         return Ok(default);
     };
     match text.trim().parse::<u64>() {
-        Ok(value) if value >= minimum => Ok(value),
-        _ => Err(format!(
-            "{name}={text:?} is not valid: expected a whole number >= {minimum}"
-        )),
+        Ok(value) if (minimum..=maximum).contains(&value) => Ok(value),
+        _ => Err(Error::BadInput(format!(
+            "{name}={text:?} is not valid: expected a whole number from {minimum} to {maximum}"
+        ))),
     }
 }
 

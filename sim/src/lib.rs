@@ -10,33 +10,34 @@ pub mod allocator;
 #[cfg(madsim)]
 pub mod bench;
 pub mod cli;
-#[cfg(madsim)]
-mod cli_crash_points;
-mod cli_list;
-#[cfg(madsim)]
-mod cli_replay;
-#[cfg(madsim)]
-mod cli_run;
-mod cli_test;
 pub mod crash;
-#[cfg(madsim)]
 pub mod crash_points;
 pub mod env;
 pub mod faults;
 pub mod limits;
 pub mod memdisk;
+pub mod outcome;
+#[cfg(madsim)]
+pub mod pool;
+pub mod preflight;
 pub mod report;
 pub mod rng;
 #[cfg(madsim)]
 pub mod runner;
 pub mod scenario;
+#[cfg(madsim)]
+pub mod session;
 pub mod shrink;
+pub mod site;
 mod sqlite_memory;
 #[cfg(madsim)]
 pub mod sweep;
 pub mod tape;
 pub mod trace;
 #[cfg(madsim)]
+pub mod worker;
+#[cfg(madsim)]
 pub mod world;
 
-pub use scenario::{Failure, FailureKind, InvariantDoc, NodeGroup, Scenario};
+pub use outcome::{Exit, Failure, FailureKind};
+pub use scenario::{InvariantDoc, NodeGroup, Scenario};

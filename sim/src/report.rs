@@ -8,9 +8,45 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::scenario::Failure;
+use crate::outcome::{environment, Error, Failure, Result};
 use crate::tape::Tape;
 use crate::trace::Trace;
+
+/// Where one scenario's reports go; every write error is a fault of the environment.
+#[derive(Debug, Clone)]
+pub struct Reports {
+    /// `FAULTLINE_REPORTS`.
+    pub dir: PathBuf,
+    /// The scenario.
+    pub scenario: String,
+}
+
+impl Reports {
+    /// Writes `failure.json` for `seed` into a fresh directory `<label>` at once; returns the
+    /// directory.
+    pub fn save_failure(&self, label: &str, seed: u64, failure: &Failure) -> Result<PathBuf> {
+        fresh_case_dir(&self.dir, &self.scenario, label)
+            .and_then(|dir| write_failure(&dir, &self.scenario, seed, failure).map(|()| dir))
+            .map_err(|e| self.error(e))
+    }
+
+    /// A fresh directory `<label>` for one case.
+    pub fn fresh_dir(&self, label: &str) -> Result<PathBuf> {
+        fresh_case_dir(&self.dir, &self.scenario, label).map_err(|e| self.error(e))
+    }
+
+    /// Writes a tape and its timeline into `dir`; returns the tape's path.
+    pub fn save_run(&self, dir: &Path, name: &str, tape: &Tape, trace: &Trace) -> Result<PathBuf> {
+        write_run(dir, name, tape, trace).map_err(|e| self.error(e))
+    }
+
+    fn error(&self, error: io::Error) -> Error {
+        environment(format!(
+            "cannot write a report under {} (FAULTLINE_REPORTS): {error}",
+            self.dir.display()
+        ))
+    }
+}
 
 /// The command that replays a seed.
 pub fn replay_seed_command(scenario: &str, seed: u64) -> String {
@@ -24,7 +60,7 @@ pub fn replay_trace_command(path: &Path) -> String {
 
 /// A new directory for one failure: `<reports>/<scenario>/seed-<seed>`, with `-2`, `-3`...
 /// appended if that exists already.
-pub fn fresh_case_dir(reports: &Path, scenario: &str, label: &str) -> io::Result<PathBuf> {
+fn fresh_case_dir(reports: &Path, scenario: &str, label: &str) -> io::Result<PathBuf> {
     let parent = reports.join(scenario);
     fs::create_dir_all(&parent)?;
     for attempt in 1u32.. {
@@ -60,7 +96,7 @@ pub struct FailureRecord<'a> {
 
 /// Writes `failure.json` into `dir` at once (before any shrinking), so that the failing
 /// seed is on disk even if the process dies next.
-pub fn write_failure(dir: &Path, scenario: &str, seed: u64, failure: &Failure) -> io::Result<()> {
+fn write_failure(dir: &Path, scenario: &str, seed: u64, failure: &Failure) -> io::Result<()> {
     let record = FailureRecord {
         scenario,
         seed,
@@ -75,7 +111,7 @@ pub fn write_failure(dir: &Path, scenario: &str, seed: u64, failure: &Failure) -
 }
 
 /// Writes a tape as `<name>.tape.json` and its timeline as `<name>.timeline.txt`.
-pub fn write_run(dir: &Path, name: &str, tape: &Tape, trace: &Trace) -> io::Result<PathBuf> {
+fn write_run(dir: &Path, name: &str, tape: &Tape, trace: &Trace) -> io::Result<PathBuf> {
     let tape_path = dir.join(format!("{name}.tape.json"));
     write_new(&tape_path, &tape.to_json())?;
     write_new(&dir.join(format!("{name}.timeline.txt")), &trace.timeline())?;

@@ -8,17 +8,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use madsim::runtime::Runtime;
+use serde::{Deserialize, Serialize};
 
 use crate::crash::{Disk, DiskKind, ProcessCrash};
 use crate::limits::Limits;
 use crate::memdisk::MemDisk;
-use crate::scenario::{Failure, FailureKind, Scenario, PASS};
+use crate::outcome::{environment, signature_of, Failure, FailureKind, Result, RunOutcome};
+use crate::scenario::Scenario;
 use crate::tape::{Chooser, Expected, Source, Tape};
-use crate::trace::Trace;
-use crate::world::World;
+use crate::world::{EnvironmentFault, Observer, World};
 
-/// What to run.
-#[derive(Debug, Clone)]
+/// What to run. Built by [`crate::session::Session`] only (tests aside), so that no mode
+/// can forget a limit; a worker process receives it whole.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRequest {
     /// The seed (drives the scheduler and, with [`Source::Seed`], every choice).
     pub seed: u64,
@@ -32,48 +34,34 @@ pub struct RunRequest {
     pub disk: DiskKind,
 }
 
-/// What one run did.
-#[derive(Debug, Clone)]
-pub struct RunOutcome {
-    /// The scenario's name.
-    pub scenario: String,
-    /// The seed.
-    pub seed: u64,
-    /// Every choice made, ready to save and replay (with its expected outcome).
-    pub tape: Tape,
-    /// The events.
-    pub trace: Trace,
-    /// The first failure, if any.
-    pub failure: Option<Failure>,
-    /// Where a replay first diverged from its tape, if it did.
-    pub divergence: Option<String>,
-    /// How often each failpoint was hit (coverage).
-    pub hits: std::collections::BTreeMap<String, u64>,
+/// Runs once, on a new thread, and waits for it. An error is a fault of the environment
+/// (the scratch directory, a crash image that cannot be written), never of the engine.
+pub fn run(scenario: Arc<dyn Scenario>, request: RunRequest) -> Result<RunOutcome> {
+    run_observed(scenario, request, None)
 }
 
-impl RunOutcome {
-    /// `pass`, or the failure's signature.
-    pub fn signature(&self) -> String {
-        self.failure
-            .as_ref()
-            .map_or_else(|| PASS.to_owned(), Failure::signature)
-    }
-}
-
-/// Runs once, on a new thread, and waits for it.
-pub fn run(scenario: Arc<dyn Scenario>, request: RunRequest) -> RunOutcome {
+/// [`run`], calling `observer` with every event as it is recorded.
+pub fn run_observed(
+    scenario: Arc<dyn Scenario>,
+    request: RunRequest,
+    observer: Option<Observer>,
+) -> Result<RunOutcome> {
     static WARM_UP: std::sync::Once = std::sync::Once::new();
     WARM_UP.call_once(warm_up);
     std::thread::Builder::new()
         .name("faultline-run".to_owned())
-        .spawn(move || run_on_this_thread(scenario.as_ref(), request))
-        .expect("spawn a run thread")
+        .spawn(move || run_on_this_thread(scenario.as_ref(), request, observer))
+        .map_err(|e| environment(format!("cannot start a thread for the run: {e}")))?
         .join()
         .expect("the run thread catches every panic")
 }
 
-fn run_on_this_thread(scenario: &dyn Scenario, request: RunRequest) -> RunOutcome {
-    let run_dir = fresh_scratch(&request.scratch);
+fn run_on_this_thread(
+    scenario: &dyn Scenario,
+    request: RunRequest,
+    observer: Option<Observer>,
+) -> Result<RunOutcome> {
+    let run_dir = fresh_scratch(&request.scratch)?;
     let memory = (request.disk == DiskKind::Memory).then(|| MemDisk::mount(&run_dir));
     let disk: Box<dyn Disk> = match &memory {
         Some(memory) => Box::new(memory.clone()),
@@ -88,6 +76,9 @@ fn run_on_this_thread(scenario: &dyn Scenario, request: RunRequest) -> RunOutcom
         run_dir.clone(),
         disk,
     );
+    if let Some(observer) = observer {
+        world.observe(observer);
+    }
     let result = catch_unwind(AssertUnwindSafe(|| {
         let mut runtime = Runtime::with_seed_and_config(request.seed, madsim::Config::default());
         runtime.set_time_limit(request.limits.time_limit);
@@ -99,21 +90,33 @@ fn run_on_this_thread(scenario: &dyn Scenario, request: RunRequest) -> RunOutcom
         });
     }));
     let finished = world.finish();
+    let full = (finished.failure.is_some() || result.is_err())
+        .then(|| scratch_nearly_full(&run_dir))
+        .flatten();
     let _ = std::fs::remove_dir_all(&run_dir);
     drop(memory);
-    let failure = finished
-        .failure
-        .or_else(|| result.err().map(|panic| classify_panic(&*panic)));
+    if let Some(free) = full {
+        return Err(environment(format!(
+            "the scratch directory {} has only {free} KiB free: the run's failure may be the \
+             full disk, not the engine (free some space or set FAULTLINE_SCRATCH)",
+            request.scratch.display()
+        )));
+    }
+    let failure = match result {
+        Err(panic) if panic.is::<EnvironmentFault>() => {
+            let fault = panic.downcast::<EnvironmentFault>().expect("checked");
+            return Err(environment(fault.0));
+        }
+        Err(panic) => finished.failure.or_else(|| Some(classify_panic(&*panic))),
+        Ok(()) => finished.failure,
+    };
     let mut tape = Tape::new(scenario.name(), request.seed);
     tape.entries = finished.entries;
-    let outcome_signature = failure
-        .as_ref()
-        .map_or_else(|| PASS.to_owned(), Failure::signature);
     tape.expected = Some(Expected {
-        signature: outcome_signature,
+        signature: signature_of(failure.as_ref()),
         trace_hash: finished.trace.hash(),
     });
-    RunOutcome {
+    Ok(RunOutcome {
         scenario: scenario.name().to_owned(),
         seed: request.seed,
         tape,
@@ -121,7 +124,17 @@ fn run_on_this_thread(scenario: &dyn Scenario, request: RunRequest) -> RunOutcom
         failure,
         divergence: finished.divergence,
         hits: finished.hits,
-    }
+        start_up_sites: finished.start_up_sites,
+    })
+}
+
+/// Free space below which a failed run is blamed on the disk rather than the engine.
+pub const MIN_FREE_KIB: u64 = 4 * 1024;
+
+/// The free space of the filesystem holding `dir`, in KiB, if it is below
+/// [`MIN_FREE_KIB`].
+fn scratch_nearly_full(dir: &Path) -> Option<u64> {
+    crate::preflight::free_kib(dir).filter(|free| *free < MIN_FREE_KIB)
 }
 
 /// Process-wide one-time initialisations that draw randomness must happen outside any
@@ -170,11 +183,16 @@ fn scratch_prefix(process: u32) -> String {
     format!("faultline-{process}-")
 }
 
-fn fresh_scratch(base: &Path) -> PathBuf {
+fn fresh_scratch(base: &Path) -> Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let number = COUNTER.fetch_add(1, Ordering::Relaxed);
     let dir = base.join(format!("{}{number}", scratch_prefix(std::process::id())));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the run's scratch directory");
-    dir
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        environment(format!(
+            "cannot make a run's scratch directory {} (FAULTLINE_SCRATCH): {e}",
+            dir.display()
+        ))
+    })?;
+    Ok(dir)
 }

@@ -1,8 +1,4 @@
-//! What a scenario family gives the simulator, and how a failed run is described.
-
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+//! What a scenario family gives the simulator.
 
 use crate::faults::FaultModel;
 
@@ -58,53 +54,3 @@ pub trait Scenario: Send + Sync + 'static {
         world: crate::world::World,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 }
-
-/// The class of a failure; each has its own meaning for the user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailureKind {
-    /// A named safety invariant broke.
-    Invariant,
-    /// The run stopped making progress (a bound on time or steps, or a deadlock).
-    Liveness,
-    /// The engine or the scenario panicked.
-    Panic,
-    /// The run exceeded its wall-time limit and its worker process was stopped.
-    Hang,
-    /// The worker process died while running this seed (abort, signal).
-    Abort,
-}
-
-impl fmt::Display for FailureKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            FailureKind::Invariant => "invariant",
-            FailureKind::Liveness => "liveness",
-            FailureKind::Panic => "panic",
-            FailureKind::Hang => "hang",
-            FailureKind::Abort => "abort",
-        };
-        f.write_str(name)
-    }
-}
-
-/// One failed run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    /// The class of failure.
-    pub kind: FailureKind,
-    /// The invariant (or liveness bound) that broke; `panic`, `hang` or `abort` otherwise.
-    pub invariant: String,
-    /// What was seen.
-    pub message: String,
-}
-
-impl Failure {
-    /// The signature shrinking preserves: kind and invariant, not the message.
-    pub fn signature(&self) -> String {
-        format!("{}:{}", self.kind, self.invariant)
-    }
-}
-
-/// The signature of a run that did not fail.
-pub const PASS: &str = "pass";

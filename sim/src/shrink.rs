@@ -23,8 +23,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::faults;
 use crate::scenario::NodeGroup;
+use crate::site::{FailpointSite, Part};
 use crate::tape::{Entry, Tape};
 
 /// Tapes longer than this skip the removal-with-shift pass (it tries every choice against
@@ -52,6 +52,12 @@ pub struct Shrunk {
 pub trait Oracle {
     /// Replays `tape` (missing sites are 0) and reports `(signature, consumed entries)`.
     fn check(&mut self, tape: &Tape) -> (String, Vec<Entry>);
+
+    /// Whether the oracle can run no more candidates (an interrupt, a fault of the
+    /// environment): the shrinker stops at once with what it has, not proven 1-minimal.
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 impl<F: FnMut(&Tape) -> (String, Vec<Entry>)> Oracle for F {
@@ -66,7 +72,7 @@ struct Shrinker<'a, O> {
     signature: &'a str,
     best: Tape,
     candidates: u32,
-    deadline: Instant,
+    deadline: Option<Instant>,
 }
 
 /// Shrinks `tape`, whose run fails with `signature`, within `budget` of wall time. `groups`
@@ -88,7 +94,7 @@ pub fn shrink(
         signature,
         best,
         candidates: 0,
-        deadline: started + budget,
+        deadline: started.checked_add(budget),
     };
     let mut one_minimal = false;
     while !shrinker.out_of_time() {
@@ -106,9 +112,11 @@ pub fn shrink(
     }
     let mut tape = shrinker.best;
     let choices = tape.choices().len();
-    // Replay once more to store the complete record (zeros included) for strict replay.
-    let (_, entries) = shrinker.oracle.check(&tape);
-    tape.entries = entries;
+    if !shrinker.oracle.stopped() {
+        // Replay once more to store the complete record (zeros included) for strict replay.
+        let (_, entries) = shrinker.oracle.check(&tape);
+        tape.entries = entries;
+    }
     Shrunk {
         tape,
         original_choices,
@@ -121,7 +129,7 @@ pub fn shrink(
 
 impl<O: Oracle> Shrinker<'_, O> {
     fn out_of_time(&self) -> bool {
-        Instant::now() >= self.deadline
+        self.oracle.stopped() || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Tries `entries`; keeps them (as the run recorded them) if the failure stays.
@@ -270,20 +278,20 @@ fn without_node(entries: &[Entry], group: &NodeGroup, node: usize) -> Option<Vec
     if count <= group.min || node >= count {
         return None;
     }
-    let prefixes = |i: usize| {
-        [
-            (group.site_prefix)(i),
-            format!("fp/{}/", (group.node_name)(i)),
-        ]
-    };
-    let own = prefixes(node);
-    let renamed = |site: &str| {
+    let (own_prefix, own_name) = ((group.site_prefix)(node), (group.node_name)(node));
+    let renamed = |site: &str| -> Option<String> {
+        if let Some(fp) = FailpointSite::parse(site) {
+            let later = (node + 1..count).find(|i| (group.node_name)(*i) == fp.node)?;
+            return Some(fp.on_node(&(group.node_name)(later - 1)).to_string());
+        }
         (node + 1..count).find_map(|later| {
-            let (from, to) = (prefixes(later), prefixes(later - 1));
-            from.iter()
-                .zip(&to)
-                .find_map(|(from, to)| Some(format!("{to}{}", site.strip_prefix(from.as_str())?)))
+            let rest = site.strip_prefix((group.site_prefix)(later).as_str())?;
+            Some(format!("{}{rest}", (group.site_prefix)(later - 1)))
         })
+    };
+    let own = |site: &str| match FailpointSite::parse(site) {
+        Some(fp) => fp.node == own_name,
+        None => site.starts_with(own_prefix.as_str()),
     };
     let mut out = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -294,7 +302,7 @@ fn without_node(entries: &[Entry], group: &NodeGroup, node: usize) -> Option<Vec
                     value: entry.value - 1,
                 });
             }
-        } else if !own.iter().any(|p| entry.site.starts_with(p.as_str())) {
+        } else if !own(&entry.site) {
             out.push(Entry {
                 site: renamed(&entry.site).unwrap_or_else(|| entry.site.clone()),
                 value: entry.value,
@@ -335,8 +343,8 @@ fn slot_earlier(
 fn fault_nodes(entries: &[Entry]) -> Vec<String> {
     let mut nodes: Vec<String> = entries
         .iter()
-        .filter_map(|e| faults::site_node(&e.site))
-        .map(str::to_owned)
+        .filter_map(|e| FailpointSite::parse(&e.site))
+        .map(|site| site.node)
         .collect();
     nodes.sort();
     nodes.dedup();
@@ -346,24 +354,28 @@ fn fault_nodes(entries: &[Entry]) -> Vec<String> {
 /// `entries` with every decision of `node` one hit earlier, for each of its points whose
 /// first decision is past hit 1; `None` if nothing moves.
 fn shift_node_earlier(entries: &[Entry], node: &str) -> Option<Vec<Entry>> {
-    let prefix = format!("fp/{node}/");
+    let sites: Vec<Option<FailpointSite>> = entries
+        .iter()
+        .map(|e| FailpointSite::parse(&e.site))
+        .collect();
     let first_hit = |point: &str| {
-        entries
+        sites
             .iter()
-            .filter_map(|e| split_hit(&e.site))
-            .filter(|(p, _, _)| *p == point)
-            .map(|(_, hit, _)| hit)
+            .flatten()
+            .filter(|s| s.node == node && s.point == point)
+            .map(|s| s.hit)
             .min()
             .unwrap_or(0)
     };
     let mut moved_any = false;
     let shifted = entries
         .iter()
-        .map(|entry| match split_hit(&entry.site) {
-            Some((point, hit, suffix)) if point.starts_with(&prefix) && first_hit(point) >= 2 => {
+        .zip(&sites)
+        .map(|(entry, site)| match site {
+            Some(site) if site.node == node && first_hit(&site.point) >= 2 => {
                 moved_any = true;
                 Entry {
-                    site: format!("{point}#{}{suffix}", hit - 1),
+                    site: site.at_hit(site.hit - 1).to_string(),
                     value: entry.value,
                 }
             }
@@ -373,35 +385,26 @@ fn shift_node_earlier(entries: &[Entry], node: &str) -> Option<Vec<Entry>> {
     moved_any.then_some(shifted)
 }
 
-/// A site's hit: `(point, hit, suffix)` for `fp/n/point#3:ms` is `("fp/n/point", 3, ":ms")`.
-fn split_hit(site: &str) -> Option<(&str, u64, &str)> {
-    let (point, rest) = site.rsplit_once('#')?;
-    let digits = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    let hit = rest[..digits].parse().ok()?;
-    Some((point, hit, &rest[digits..]))
-}
-
 /// `entries` with the decision of entry `index` (and its companions at the same hit) moved
 /// one hit earlier, or `None` if it is at hit 1, is a companion itself, or hit `n - 1` of the
 /// same point already has a choice.
 fn earlier_hit(entries: &[Entry], index: usize) -> Option<Vec<Entry>> {
-    let (point, hit, suffix) = split_hit(&entries[index].site)?;
-    if hit < 2 || !suffix.is_empty() {
+    let chosen = FailpointSite::parse(&entries[index].site)?;
+    if chosen.hit < 2 || chosen.part != Part::Decision {
         return None;
     }
+    let same_point = |site: &FailpointSite| site.node == chosen.node && site.point == chosen.point;
     let at = |entry: &Entry, wanted: u64| {
-        split_hit(&entry.site).is_some_and(|(p, h, _)| p == point && h == wanted)
+        FailpointSite::parse(&entry.site).is_some_and(|s| same_point(&s) && s.hit == wanted)
     };
-    if entries.iter().any(|e| at(e, hit - 1)) {
+    if entries.iter().any(|e| at(e, chosen.hit - 1)) {
         return None;
     }
     let moved = entries
         .iter()
-        .map(|entry| match split_hit(&entry.site) {
-            Some((p, h, s)) if p == point && h == hit => Entry {
-                site: format!("{p}#{}{s}", h - 1),
+        .map(|entry| match FailpointSite::parse(&entry.site) {
+            Some(site) if same_point(&site) && site.hit == chosen.hit => Entry {
+                site: site.at_hit(site.hit - 1).to_string(),
                 value: entry.value,
             },
             _ => entry.clone(),

@@ -94,18 +94,40 @@ impl Tape {
                 "not a tape file: format is {format:?}, expected \"{TAPE_FORMAT}\""
             ));
         }
-        let version = value.get("version").and_then(|v| v.as_u64());
-        if version != Some(u64::from(TAPE_VERSION)) {
+        match value.get("version") {
+            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(TAPE_VERSION)) => {}
+            Some(serde_json::Value::Number(n)) => {
+                return Err(format!(
+                    "tape format version {n} is not supported: this build reads version {TAPE_VERSION} only"
+                ))
+            }
+            Some(other) => {
+                return Err(format!(
+                    "malformed tape: \"version\" is {other}, expected the number {TAPE_VERSION}"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "malformed tape: no \"version\" field, expected the number {TAPE_VERSION}"
+                ))
+            }
+        }
+        let tape: Tape =
+            serde_json::from_value(value).map_err(|e| format!("malformed tape: {e}"))?;
+        let mut seen = BTreeSet::new();
+        if let Some(entry) = tape.entries.iter().find(|e| !seen.insert(e.site.as_str())) {
             return Err(format!(
-                "tape format version {version:?} is not supported: this build reads version {TAPE_VERSION} only"
+                "corrupt tape: site {} is listed more than once (a run asks for each site once)",
+                entry.site
             ));
         }
-        serde_json::from_value(value).map_err(|e| format!("malformed tape: {e}"))
+        Ok(tape)
     }
 }
 
 /// Where a run's choices come from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Drawn from the seed, and recorded.
     Seed,
@@ -229,6 +251,18 @@ impl Chooser {
     }
 }
 
+impl crate::faults::Draws for Chooser {
+    fn below_or_equal(&mut self, site: String, bound: u64) -> u64 {
+        self.draw(site, bound)
+    }
+    fn weighted(&mut self, site: String, weights: &[u32]) -> u64 {
+        self.draw_weighted(site, weights)
+    }
+    fn amend_last(&mut self, value: u64) {
+        Chooser::amend_last(self, value);
+    }
+}
+
 fn index(tape: &Tape) -> BTreeMap<String, u64> {
     tape.entries
         .iter()
@@ -303,5 +337,20 @@ mod tests {
         assert!(Tape::parse("{\"format\":\"x\"}")
             .unwrap_err()
             .contains("not a tape file"));
+        let quoted = text.replace("\"version\": 2", "\"version\": \"2\"");
+        assert!(Tape::parse(&quoted)
+            .unwrap_err()
+            .contains("\"version\" is \"2\", expected the number 2"));
+    }
+
+    #[test]
+    fn parse_rejects_a_site_listed_twice_naming_it() {
+        let mut tape = recorded(1);
+        tape.entries.push(tape.entries[3].clone());
+        let error = Tape::parse(&tape.to_json()).unwrap_err();
+        assert!(
+            error.contains("site op/3 is listed more than once"),
+            "{error}"
+        );
     }
 }

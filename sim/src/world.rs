@@ -7,15 +7,16 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use faultline_fp::{Decision, Simulation};
+use faultline_fp::Simulation;
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
 use madsim::time::Instant;
 
 use crate::crash::Disk;
-use crate::faults::{self, CrashScope, FaultModel};
+use crate::faults::{CrashScope, Decision, FaultModel};
 pub use crate::limits::Limits;
-use crate::scenario::{Failure, FailureKind};
+use crate::outcome::{Failure, FailureKind};
+use crate::site::{self, FailpointSite};
 use crate::tape::{Chooser, Entry, Source};
 use crate::trace::{Event, Trace};
 
@@ -23,7 +24,18 @@ struct WorkloadNode {
     id: NodeId,
     name: String,
     incarnation: u32,
+    /// Restarted and not yet ready ([`World::node_ready`]): its hits are its start-up.
+    starting: bool,
 }
+
+/// Sees every event as it is recorded (a worker streams them, so a run that hangs or kills
+/// its process still leaves its timeline).
+pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
+
+/// A fault of the environment met inside a run (a crash image that cannot be written):
+/// the runner reports it as such, never as a failure of the engine.
+#[derive(Debug)]
+pub struct EnvironmentFault(pub String);
 
 struct State {
     chooser: Chooser,
@@ -40,6 +52,17 @@ struct State {
     images: u32,
     supervisor: Option<NodeHandle>,
     start: Option<Instant>,
+    start_up_sites: Vec<String>,
+    observer: Option<Observer>,
+}
+
+impl State {
+    fn push(&mut self, event: Event) {
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+        self.trace.push(event);
+    }
 }
 
 struct Shared {
@@ -69,6 +92,8 @@ pub struct Finished {
     pub failure: Option<Failure>,
     /// How often each failpoint was hit, on any node, faults on or off.
     pub hits: BTreeMap<String, u64>,
+    /// The failpoint sites drawn on restarted nodes before they were ready, in order.
+    pub start_up_sites: Vec<String>,
 }
 
 impl World {
@@ -94,6 +119,8 @@ impl World {
             images: 0,
             supervisor: None,
             start: None,
+            start_up_sites: Vec::new(),
+            observer: None,
         };
         let shared = Shared {
             seed,
@@ -145,7 +172,7 @@ impl World {
         let mut state = self.state();
         self.step(&mut state);
         let event = self.make_event(&state, kind, detail.to_string());
-        state.trace.push(event);
+        state.push(event);
     }
 
     /// Records that `invariant` broke (only the first failure of a run is kept).
@@ -190,8 +217,26 @@ impl World {
             id,
             name: name.to_owned(),
             incarnation: 0,
+            starting: false,
         });
         id
+    }
+
+    /// Says that the current node has finished starting up (for an engine: its handle is
+    /// open, recovery done). Failpoint hits on a restarted node before this call are its
+    /// start-up, which crash-point enumeration crashes a second time; a node that never
+    /// calls it counts every hit after a restart as start-up. Records nothing.
+    pub fn node_ready(&self) {
+        let mut state = self.state();
+        let id = madsim::plugin::node();
+        if let Some(node) = state.nodes.iter_mut().find(|n| n.id == id) {
+            node.starting = false;
+        }
+    }
+
+    /// Calls `observer` with every event as it is recorded. Set before the run starts.
+    pub(crate) fn observe(&self, observer: Observer) {
+        self.state().observer = Some(observer);
     }
 
     fn record_failure(&self, kind: FailureKind, invariant: &str, message: String) {
@@ -201,7 +246,7 @@ impl World {
             "violation",
             format!("{kind}:{invariant}: {message}"),
         );
-        state.trace.push(event);
+        state.push(event);
         if state.failure.is_none() {
             state.failure = Some(Failure {
                 kind,
@@ -268,6 +313,7 @@ impl World {
             divergence,
             trace: std::mem::take(&mut state.trace),
             failure: state.failure.take(),
+            start_up_sites: std::mem::take(&mut state.start_up_sites),
             hits: state
                 .all_hits
                 .iter()
@@ -303,22 +349,22 @@ struct Bridge {
 }
 
 impl Simulation for Bridge {
-    fn decide(&self, point: &'static str) -> Decision {
+    fn decide(&self, point: &'static str) -> faultline_fp::Decision {
         let world = &self.world;
         let mut state = world.state();
         *state.all_hits.entry(point).or_insert(0) += 1;
         let Some(node) = current_workload_node(&state) else {
-            return Decision::Continue;
+            return faultline_fp::Decision::Continue;
         };
         if state.healed {
-            return Decision::Continue;
+            return faultline_fp::Decision::Continue;
         }
         world.step(&mut state);
-        let (decision, scope) = draw_decision(&world.shared.model, &mut state, point);
-        if let Some(scope) = scope {
+        let decision = draw_decision(&world.shared.model, &mut state, node, point);
+        if let Decision::Crash(scope) = decision {
             world.crash(state, node, scope);
         }
-        decision
+        decision.action()
     }
 
     fn note(&self, name: &'static str, detail: &dyn fmt::Display) {
@@ -329,47 +375,32 @@ impl Simulation for Bridge {
 fn draw_decision(
     model: &FaultModel,
     state: &mut State,
+    node: usize,
     point: &'static str,
-) -> (Decision, Option<CrashScope>) {
-    let node = current_node_name(state);
-    let hit = state.hits.entry((node.clone(), point)).or_insert(0);
+) -> Decision {
+    let name = state.nodes[node].name.clone();
+    let hit = state.hits.entry((name.clone(), point)).or_insert(0);
     *hit += 1;
-    let site = faults::site(&node, point, *hit);
-    let mut index = state.chooser.draw_weighted(site.clone(), &model.weights);
-    if index >= 4 && state.crashes >= model.max_crashes {
-        state.chooser.amend_last(0);
-        index = 0;
+    let site = FailpointSite::decision(&name, point, *hit);
+    if state.nodes[node].starting {
+        state.start_up_sites.push(site.to_string());
     }
-    let sleep_ms = match index {
-        2 => {
-            1 + state.chooser.draw(
-                format!("{site}:ms"),
-                model.max_sleep.as_millis().max(1) as u64 - 1,
-            )
-        }
-        _ => 0,
-    };
-    let scope = (index >= 4).then(|| {
+    let crash_allowed = state.crashes < model.max_crashes;
+    let decision = Decision::draw(model, &site, crash_allowed, &mut state.chooser);
+    if let Decision::Crash(_) = decision {
         state.crashes += 1;
-        CrashScope::from_index(
-            state
-                .chooser
-                .draw_weighted(format!("{site}:scope"), &model.crash_scope_weights),
-        )
-    });
-    let decision = faults::decision(index, sleep_ms);
+    }
     if decision != Decision::Continue {
         let time_ns = state.start.map_or(0, |s| s.elapsed().as_nanos() as u64);
-        let detail = format!("{point}#{hit} -> {}", faults::describe(&decision));
-        let node = current_node_name(state);
-        state.trace.push(Event {
+        let detail = format!("{point}#{} -> {}", site.hit, decision.describe());
+        state.push(Event {
             time_ns,
-            node,
+            node: name,
             kind: "fp".to_owned(),
             detail,
         });
     }
-    (decision, scope)
+    decision
 }
 
 impl World {
@@ -404,7 +435,7 @@ impl World {
             ),
         };
         let event = self.make_event(&state, "crash", detail);
-        state.trace.push(event);
+        state.push(event);
         let mut restarts = Vec::new();
         for victim in victims {
             let entry = &mut state.nodes[victim];
@@ -437,7 +468,7 @@ impl World {
             true => {
                 let (store, chooser, number) = (&state.store, &mut state.chooser, state.images);
                 let mut survives = |file: &str, chunk: usize| {
-                    let survived = chooser.draw(format!("power/{number}{file}@{chunk}"), 1) == 1;
+                    let survived = chooser.draw(site::power_chunk(number, file, chunk), 1) == 1;
                     asked += 1;
                     kept += usize::from(survived);
                     survived
@@ -446,7 +477,9 @@ impl World {
             }
         };
         if let Err(error) = captured {
-            panic!("faultline: could not capture the crash image: {error}");
+            std::panic::panic_any(EnvironmentFault(format!(
+                "could not write a crash image under the scratch directory: {error}"
+            )));
         }
         let kept = match power_loss {
             false => String::new(),
@@ -469,10 +502,15 @@ impl World {
                 due.push((id, entry.name.clone(), incarnation));
             }
         }
+        for (id, _, _) in &due {
+            if let Some(entry) = state.nodes.iter_mut().find(|n| n.id == *id) {
+                entry.starting = true;
+            }
+        }
         for (_, name, incarnation) in &due {
             let time_ns = state.start.map_or(0, |s| s.elapsed().as_nanos() as u64);
             let detail = format!("incarnation {incarnation}");
-            state.trace.push(Event {
+            state.push(Event {
                 time_ns,
                 node: name.clone(),
                 kind: "restart".to_owned(),
@@ -492,7 +530,7 @@ impl World {
         let mut state = self.state();
         let (image, _) = self.capture_image_locked(&mut state, false);
         let event = self.make_event(&state, "image", format!("image {} taken", state.images));
-        state.trace.push(event);
+        state.push(event);
         image
     }
 
@@ -504,7 +542,7 @@ impl World {
         let (image, kept) = self.capture_image_locked(&mut state, true);
         let detail = format!("image {} taken after a power loss ({kept})", state.images);
         let event = self.make_event(&state, "image", detail);
-        state.trace.push(event);
+        state.push(event);
         image
     }
 

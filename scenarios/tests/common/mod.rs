@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use faultline_sim::crash::DiskKind;
 use faultline_sim::limits::Limits;
-use faultline_sim::runner::{self, RunOutcome, RunRequest};
+use faultline_sim::outcome::RunOutcome;
+use faultline_sim::runner::{self, RunRequest};
 use faultline_sim::tape::Source;
 use faultline_sim::Scenario;
 
@@ -31,7 +32,7 @@ pub fn run_on(name: &str, seed: u64, source: Source, disk: DiskKind) -> RunOutco
         scratch: std::env::temp_dir(),
         disk,
     };
-    runner::run(scenario(name), request)
+    runner::run(scenario(name), request).expect("the run's environment is usable")
 }
 
 /// The simulator binary built for these tests.

@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use crate::outcome::{environment, Exit, Result};
+
 const SIM_FLAGS: [&str; 4] = [
     "--target-dir",
     "target/sim",
@@ -9,7 +11,7 @@ const SIM_FLAGS: [&str; 4] = [
     "build.rustflags=['--cfg','madsim']",
 ];
 
-pub(crate) fn test() -> Result<u8, String> {
+pub(super) fn test() -> Result<Exit> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let suites: [(&str, Vec<&str>); 3] = [
         ("plain build", vec!["test", "--workspace"]),
@@ -27,12 +29,12 @@ pub(crate) fn test() -> Result<u8, String> {
         let status = Command::new(&cargo)
             .args(&args)
             .status()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
+            .map_err(|e| environment(format!("cannot run cargo: {e}")))?;
         if !status.success() {
             eprintln!("== {name}: FAILED ({status})");
-            return Ok(crate::cli::EXIT_FAILED);
+            return Ok(Exit::Failed);
         }
     }
     eprintln!("== every suite passed");
-    Ok(crate::cli::EXIT_PASS)
+    Ok(Exit::Pass)
 }

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::outcome::Exit;
 use crate::scenario::Scenario;
 
-pub(crate) fn list(scenarios: &[Arc<dyn Scenario>]) -> u8 {
+pub(super) fn list(scenarios: &[Arc<dyn Scenario>]) -> Exit {
     println!("scenarios:");
     for scenario in scenarios {
         println!("  {:<22} {}", scenario.name(), scenario.summary());
@@ -20,5 +21,5 @@ pub(crate) fn list(scenarios: &[Arc<dyn Scenario>]) -> u8 {
     for (name, meaning) in crate::env::VARIABLES {
         println!("  {name:<30} {meaning}");
     }
-    crate::cli::EXIT_PASS
+    Exit::Pass
 }

@@ -1,0 +1,47 @@
+//! `cargo sim bench`: prints figures (runs per second per scenario on one core, on the
+//! simulated disk and on real files; nanoseconds per failpoint hit). Quote ratios from one
+//! run: the machines are shared.
+
+use std::sync::Arc;
+
+use super::args::{self, BenchArgs};
+use crate::bench;
+use crate::env;
+use crate::outcome::{Exit, Result};
+use crate::scenario::Scenario;
+use crate::session::{Session, Writes};
+
+pub(super) fn bench(args: BenchArgs, scenarios: &[Arc<dyn Scenario>]) -> Result<Exit> {
+    let seeds = args::bench_seeds(&args.seeds)?;
+    let settings = env::settings()?;
+    println!(
+        "runs per second on one core ({seeds} seeds each, one after another in one worker \
+         process; the simulated disk and real files interleaved in blocks of {} seeds, so the \
+         ratio is fair):",
+        bench::BLOCK
+    );
+    for scenario in scenarios {
+        let mut session = Session::new(scenario.clone(), settings.clone(), 1, Writes::Nothing)?;
+        let [memory, files] = bench::runs_per_second(&mut session, seeds)?;
+        println!(
+            "  {:<20} {memory:>8.0} runs/s   (real files {files:.0} runs/s, {:.1}x)",
+            scenario.name(),
+            memory / files
+        );
+    }
+    let cost = bench::failpoint_cost(&settings);
+    println!("nanoseconds per failpoint hit ({} hits):", bench::HITS);
+    println!(
+        "  compiled out (disabled macro)      {:>8.1} ns",
+        cost.compiled_out
+    );
+    println!(
+        "  compiled in, outside a simulation  {:>8.1} ns",
+        cost.outside
+    );
+    println!(
+        "  inside a simulation (drawn, recorded) {:>5.1} ns",
+        cost.inside
+    );
+    Ok(Exit::Pass)
+}
