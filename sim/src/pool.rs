@@ -14,6 +14,7 @@
 //! next wait returns [`Error::Interrupted`], and dropping the pool stops every worker and
 //! removes its scratch.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -57,17 +58,26 @@ pub struct Pool {
 struct Slot {
     generation: u64,
     child: Child,
-    stdin: ChildStdin,
-    running: Option<Running>,
+    /// Job lines for the worker, written by a thread of its own (see [`feed`]).
+    jobs: Sender<String>,
+    /// The job running (first) and the one queued behind it, if any.
+    queue: VecDeque<Running>,
     stderr: Arc<Mutex<Captured>>,
 }
 
 struct Running {
     id: u64,
     seed: u64,
-    sent: Instant,
+    /// The job's line, to send again to a new worker if this one dies before starting it.
+    text: String,
+    /// When it started running (for a queued job: when it was queued).
+    started: Instant,
     partial: Vec<Event>,
 }
+
+/// Jobs a worker holds at once: the one it runs and the next, so that it never waits for
+/// the parent between two runs.
+const DEPTH: usize = 2;
 
 /// The stderr a worker wrote since its current job started.
 #[derive(Default)]
@@ -99,27 +109,27 @@ impl Pool {
         }
     }
 
-    /// Jobs running now.
+    /// Jobs submitted and not yet ended.
     pub fn running(&self) -> usize {
-        self.slots
-            .iter()
-            .flatten()
-            .filter(|s| s.running.is_some())
-            .count()
+        self.slots.iter().flatten().map(|s| s.queue.len()).sum()
     }
 
     /// Whether a job can be submitted without waiting.
     pub fn has_room(&self) -> bool {
-        self.running() < self.slots.len()
+        self.running() < self.slots.len() * DEPTH
     }
 
     /// Starts `request` on a free worker (starting one if needed); returns the job's number.
     pub fn submit(&mut self, request: RunRequest, detail: Detail) -> Result<u64> {
+        let queued = |depth: usize| {
+            move |s: &Option<Slot>| s.as_ref().is_some_and(|s| s.queue.len() == depth)
+        };
         let index = self
             .slots
             .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.running.is_none()))
+            .position(queued(0))
             .or_else(|| self.slots.iter().position(Option::is_none))
+            .or_else(|| (1..DEPTH).find_map(|d| self.slots.iter().position(queued(d))))
             .expect("submit only when the pool has room");
         if self.slots[index].is_none() {
             self.slots[index] = Some(self.spawn()?);
@@ -134,28 +144,26 @@ impl Pool {
         };
         let text = serde_json::to_string(&job).expect("a job serialises");
         let slot = self.slots[index].as_mut().expect("started");
-        slot.running = Some(Running {
+        // A worker that died between jobs is noticed by the wait (its pipe closes).
+        let _ = slot.jobs.send(text.clone());
+        slot.queue.push_back(Running {
             id,
             seed,
-            sent: Instant::now(),
+            text,
+            started: Instant::now(),
             partial: Vec::new(),
         });
-        let sent = writeln!(slot.stdin, "{text}").and_then(|()| slot.stdin.flush());
-        if sent.is_err() {
-            // The worker died between jobs; the wait reports it (as an environment fault if
-            // it never started this job).
-        }
         Ok(id)
     }
 
     /// Waits for the next job to end. Call only while [`Pool::running`] is above 0.
-    pub fn next(&mut self) -> Result<Finished> {
+    pub fn wait(&mut self) -> Result<Finished> {
         assert!(self.running() > 0, "harness bug: waiting on an idle pool");
         loop {
             if interrupted() {
                 return Err(Error::Interrupted);
             }
-            if let Some(finished) = self.expire_hung() {
+            if let Some(finished) = self.expire_hung()? {
                 return Ok(finished);
             }
             match self.receiver.recv_timeout(TICK) {
@@ -196,7 +204,7 @@ impl Pool {
             if self.running() == 0 {
                 break;
             }
-            let finished = self.next()?;
+            let finished = self.wait()?;
             if let Some(position) = order.remove(&finished.id) {
                 results[position] = Some(finished.result);
             }
@@ -212,7 +220,7 @@ impl Pool {
         for index in 0..self.slots.len() {
             let abandon = self.slots[index]
                 .as_ref()
-                .and_then(|s| s.running.as_ref())
+                .and_then(|s| s.queue.front())
                 .is_some_and(|running| !keep(running.seed));
             if abandon {
                 self.stop(index);
@@ -237,6 +245,8 @@ impl Pool {
         self.generation += 1;
         let generation = self.generation;
         let stdin = child.stdin.take().expect("piped");
+        let (jobs, lines) = channel();
+        std::thread::spawn(move || feed(stdin, lines));
         let stdout = child.stdout.take().expect("piped");
         let stderr_pipe = child.stderr.take().expect("piped");
         let stderr = Arc::new(Mutex::new(Captured::default()));
@@ -255,8 +265,8 @@ impl Pool {
         Ok(Slot {
             generation,
             child,
-            stdin,
-            running: None,
+            jobs,
+            queue: VecDeque::new(),
             stderr,
         })
     }
@@ -274,18 +284,24 @@ impl Pool {
         let slot = self.slots[index].as_mut().expect("found");
         match line {
             Line::Event { id, event } => {
-                if let Some(running) = slot.running.as_mut().filter(|r| r.id == id) {
+                if let Some(running) = slot.queue.front_mut().filter(|r| r.id == id) {
                     running.partial.push(event);
                 }
                 Ok(None)
             }
-            Line::Done { id, result } => match slot.running.take_if(|r| r.id == id) {
-                Some(_) => Ok(Some(Finished {
+            Line::Done { id, result } => {
+                if slot.queue.front().is_none_or(|r| r.id != id) {
+                    return Ok(None);
+                }
+                slot.queue.pop_front();
+                if let Some(next) = slot.queue.front_mut() {
+                    next.started = Instant::now();
+                }
+                Ok(Some(Finished {
                     id,
                     result: *result,
-                })),
-                None => Ok(None),
-            },
+                }))
+            }
             Line::Environment { message, .. } => Err(environment(message)),
         }
     }
@@ -299,7 +315,7 @@ impl Pool {
         runner::remove_scratch_of(&self.scratch, slot.child.id());
         let captured = std::mem::take(&mut *slot.stderr.lock().unwrap_or_else(|p| p.into_inner()));
         let status = status.map_or_else(|e| format!("unknown status ({e})"), describe_status);
-        let Some(running) = slot.running.take() else {
+        let Some(running) = slot.queue.pop_front() else {
             return Err(environment(format!(
                 "a worker process died outside any run ({status}){}",
                 said(&captured.lines)
@@ -311,6 +327,7 @@ impl Pool {
                 said(&captured.lines)
             )));
         }
+        self.resend(index, std::mem::take(&mut slot.queue))?;
         let failure = Failure {
             kind: FailureKind::Abort,
             invariant: "abort".to_owned(),
@@ -325,14 +342,20 @@ impl Pool {
         }))
     }
 
-    fn expire_hung(&mut self) -> Option<Finished> {
+    fn expire_hung(&mut self) -> Result<Option<Finished>> {
         let limit = self.wall_limit;
-        let index = self.slots.iter().position(|s| {
+        let Some(index) = self.slots.iter().position(|s| {
             s.as_ref()
-                .and_then(|s| s.running.as_ref())
-                .is_some_and(|r| r.sent.elapsed() > limit)
-        })?;
-        let running = self.stop(index)?;
+                .and_then(|s| s.queue.front())
+                .is_some_and(|r| r.started.elapsed() > limit)
+        }) else {
+            return Ok(None);
+        };
+        let mut queue = self.stop(index);
+        let Some(running) = queue.pop_front() else {
+            return Ok(None);
+        };
+        self.resend(index, queue)?;
         let failure = Failure {
             kind: FailureKind::Hang,
             invariant: "hang".to_owned(),
@@ -342,19 +365,37 @@ impl Pool {
                 limit.as_secs()
             ),
         };
-        Some(Finished {
+        Ok(Some(Finished {
             id: running.id,
             result: RunResult::unfinished(running.seed, failure, running.partial),
-        })
+        }))
     }
 
-    /// Kills the worker in slot `index`, removes its scratch and returns its job.
-    fn stop(&mut self, index: usize) -> Option<Running> {
-        let mut slot = self.slots[index].take()?;
+    /// Kills the worker in slot `index`, removes its scratch and returns its jobs.
+    fn stop(&mut self, index: usize) -> VecDeque<Running> {
+        let Some(mut slot) = self.slots[index].take() else {
+            return VecDeque::new();
+        };
         let _ = slot.child.kill();
         let _ = slot.child.wait();
         runner::remove_scratch_of(&self.scratch, slot.child.id());
-        slot.running.take()
+        std::mem::take(&mut slot.queue)
+    }
+
+    /// Gives `jobs`, which a stopped or dead worker never started, to a new worker in slot
+    /// `index`.
+    fn resend(&mut self, index: usize, jobs: VecDeque<Running>) -> Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let mut slot = self.spawn()?;
+        for mut job in jobs {
+            let _ = slot.jobs.send(job.text.clone());
+            job.started = Instant::now();
+            slot.queue.push_back(job);
+        }
+        self.slots[index] = Some(slot);
+        Ok(())
     }
 }
 
@@ -363,6 +404,29 @@ impl Drop for Pool {
     fn drop(&mut self) {
         for index in 0..self.slots.len() {
             self.stop(index);
+        }
+    }
+}
+
+/// Writes job lines to a worker's stdin until the pool drops the sender or the worker is
+/// gone. SIGPIPE is blocked on this thread only: a write to a worker that just died fails
+/// with an error here instead of killing the parent (whose stdout keeps the default, so
+/// that `| head` ends it quietly).
+fn feed(mut stdin: ChildStdin, lines: Receiver<String>) {
+    #[cfg(unix)]
+    // SAFETY: changes this thread's signal mask only, with a set built here.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    for line in lines {
+        if writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .is_err()
+        {
+            return;
         }
     }
 }

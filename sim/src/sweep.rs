@@ -123,7 +123,7 @@ pub fn sweep(
             pool.abandon(|_| false);
             break;
         }
-        let finished = match pool.next() {
+        let finished = match pool.wait() {
             Ok(finished) => finished,
             Err(Error::Interrupted) => {
                 pool.abandon(|_| false);

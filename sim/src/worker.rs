@@ -1,11 +1,11 @@
-//! The worker process (`faultline-sim worker --scenario NAME`, started by [`crate::pool`]):
-//! runs one job per line of stdin and answers on stdout, one JSON [`Line`] per line.
+//! The worker process's protocol and work (`faultline-sim worker --scenario NAME`, started
+//! by [`crate::pool`], served by the command line's `worker` verb): one [`Job`] per line of
+//! stdin, answered on stdout with one JSON [`Line`] per line.
 //!
 //! Before each job it writes [`JOB_MARK`] and the job's id on stderr, so that the parent can
 //! tell which run any later output (a panic message, an abort's last words) belongs to. A
 //! worker dies with its parent (Linux), and ends when its stdin closes.
 
-use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -56,25 +56,9 @@ pub enum Line {
 /// The stderr line that starts a job's output: the mark, then the job's id.
 pub const JOB_MARK: &str = "\u{1e}faultline-job ";
 
-/// Serves jobs until stdin closes.
-pub fn serve(scenario: Arc<dyn Scenario>) {
-    die_with_parent();
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { return };
-        let job: Job = match serde_json::from_str(&line) {
-            Ok(job) => job,
-            Err(error) => {
-                eprintln!("faultline worker: unreadable job ({error}): {line}");
-                std::process::exit(70);
-            }
-        };
-        eprintln!("{JOB_MARK}{}", job.id);
-        emit(&run(&scenario, job));
-    }
-}
-
-fn run(scenario: &Arc<dyn Scenario>, job: Job) -> Line {
+/// Runs `job`; `emit` gets each event of a [`Detail::Full`] job as it is recorded. Returns
+/// the job's last line.
+pub fn run_job(scenario: &Arc<dyn Scenario>, job: Job, emit: fn(&Line)) -> Line {
     let id = job.id;
     let observer = (job.detail == Detail::Full).then(|| {
         Box::new(move |event: &Event| {
@@ -99,21 +83,9 @@ fn run(scenario: &Arc<dyn Scenario>, job: Job) -> Line {
     }
 }
 
-fn emit(line: &Line) {
-    let mut stdout = std::io::stdout().lock();
-    let text = serde_json::to_string(line).expect("a worker line serialises");
-    if writeln!(stdout, "{text}")
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
-        // The parent is gone: nobody is left to report to.
-        std::process::exit(0);
-    }
-}
-
 /// Asks the kernel to kill this worker when its parent dies, so no worker outlives a
 /// killed sweep.
-fn die_with_parent() {
+pub fn die_with_parent() {
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and changes nothing else.
     unsafe {

@@ -1,5 +1,7 @@
 //! The options of every verb, and the parsing and range checks of their values: each error
 //! names the option and what it accepts.
+// Without the simulator only the option structs are used (every verb that runs says so).
+#![cfg_attr(not(madsim), allow(dead_code))]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use clap::Args;
 use crate::env::{Settings, MAX_JOBS, MAX_SECONDS};
 use crate::outcome::{bad_input, Result};
 use crate::scenario::Scenario;
+#[cfg(madsim)]
 use crate::sweep::Seeds;
 
 /// `run` (and `hunt`).
@@ -194,6 +197,7 @@ pub fn jobs(jobs: Option<&str>, settings: &Settings) -> Result<usize> {
 }
 
 /// `--seeds` or `--budget` of a sweep.
+#[cfg(madsim)]
 pub fn seeds(args: &RunArgs, settings: &Settings) -> Result<Seeds> {
     match (&args.seeds, &args.budget) {
         (Some(range), _) => {

@@ -9,12 +9,15 @@ mod bench;
 #[cfg(madsim)]
 mod crash_points;
 mod list;
+#[cfg(madsim)]
 mod print;
 #[cfg(madsim)]
 mod replay;
 #[cfg(madsim)]
 mod run;
 mod selftest;
+#[cfg(madsim)]
+mod worker;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -76,8 +79,15 @@ pub fn main(scenarios: Vec<Arc<dyn Scenario>>) -> ExitCode {
             return ExitCode::from(exit.code());
         }
     };
-    if !matches!(cli.command, Command::Worker(_)) {
+    if !matches!(
+        cli.command,
+        Command::Worker(_) | Command::List | Command::Test
+    ) {
+        #[cfg(madsim)]
         crate::pool::catch_interrupts();
+        for key in crate::env::unknown_variables() {
+            eprintln!("warning: unknown environment variable {key} (known: see `cargo sim list`)");
+        }
     }
     let exit = match dispatch(cli.command, &scenarios) {
         Ok(exit) => exit,
@@ -123,7 +133,7 @@ fn dispatch(command: Command, scenarios: &[Arc<dyn Scenario>]) -> Result<Exit> {
         Command::Shrink(args) => replay::shrink(args, scenarios),
         #[cfg(madsim)]
         Command::Worker(args) => {
-            crate::worker::serve(args::find(scenarios, &args.scenario)?);
+            worker::serve(args::find(scenarios, &args.scenario)?);
             Ok(Exit::Pass)
         }
         #[cfg(madsim)]
