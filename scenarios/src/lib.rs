@@ -9,6 +9,7 @@ use faultline_sim::Scenario;
 pub mod canary;
 pub mod concurrent_writers;
 pub mod misbehave;
+pub mod net_canary;
 pub mod schema_apply;
 #[cfg(madsim)]
 mod support;
@@ -19,5 +20,6 @@ pub fn registry() -> Vec<Arc<dyn Scenario>> {
         Arc::new(concurrent_writers::ConcurrentWriters),
         Arc::new(schema_apply::SchemaApply),
         Arc::new(canary::Canary),
+        Arc::new(net_canary::NetCanary),
     ]
 }

@@ -112,7 +112,7 @@ fn time_simulated_hits(settings: &Settings, hits: u32) -> Duration {
     let world = World::new(
         0,
         Chooser::new(0, &Source::Seed),
-        model,
+        (model, crate::net::NetModel::default()),
         limits,
         scratch,
         Box::new(ProcessCrash),

@@ -261,6 +261,7 @@ mod tests {
             entry("fp/w/p#1", 2),
             entry("fp/w/p#1:ms", 5),
             entry("fp/w/p#2", 0),
+            entry("net/0", 1),
         ];
         let crashed = with_crash(&base, "fp/w/p#1", CrashScope::Store);
         assert_eq!(
@@ -268,6 +269,7 @@ mod tests {
             vec![
                 entry("op/0", 3),
                 entry("fp/w/p#2", 0),
+                entry("net/0", 1),
                 entry("fp/w/p#1", 4),
                 entry("fp/w/p#1:scope", 1),
             ]

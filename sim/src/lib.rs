@@ -16,6 +16,7 @@ pub mod env;
 pub mod faults;
 pub mod limits;
 pub mod memdisk;
+pub mod net;
 pub mod outcome;
 #[cfg(madsim)]
 pub mod pool;

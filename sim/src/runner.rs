@@ -71,7 +71,7 @@ fn run_on_this_thread(
     let world = World::new(
         request.seed,
         chooser,
-        scenario.fault_model(),
+        (scenario.fault_model(), scenario.net_model()),
         request.limits,
         run_dir.clone(),
         disk,

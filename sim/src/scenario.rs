@@ -1,6 +1,7 @@
 //! What a scenario family gives the simulator.
 
 use crate::faults::FaultModel;
+use crate::net::NetModel;
 
 /// A named invariant and what it checks.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +42,11 @@ pub trait Scenario: Send + Sync + 'static {
     fn invariants(&self) -> &'static [InvariantDoc];
     /// How failpoint hits are decided while faults are on.
     fn fault_model(&self) -> FaultModel;
+    /// How the network between the scenario's hosts ([`crate::world::World::add_host`]) is
+    /// faulted while faults are on. None by default.
+    fn net_model(&self) -> NetModel {
+        NetModel::default()
+    }
     /// The scenario's groups of numbered nodes whose count is a tape choice (writers,
     /// loaders), so that the shrinker can take a node out and renumber the rest. None by
     /// default.

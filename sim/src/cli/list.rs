@@ -9,6 +9,13 @@ pub(super) fn list(scenarios: &[Arc<dyn Scenario>]) -> Exit {
     println!("scenarios:");
     for scenario in scenarios {
         println!("  {:<22} {}", scenario.name(), scenario.summary());
+        let net = scenario.net_model();
+        if net.faults > 0 {
+            println!(
+                "    network faults: up to {} per run (see the kinds below)",
+                net.faults
+            );
+        }
         for invariant in scenario.invariants() {
             println!("    - {:<20} {}", invariant.name, invariant.checks);
         }
@@ -16,6 +23,10 @@ pub(super) fn list(scenarios: &[Arc<dyn Scenario>]) -> Exit {
     println!("failpoints ({}):", faultline_fp::declared().len());
     for point in faultline_fp::declared() {
         println!("  {:<40} {}:{}", point.name, point.file, point.line);
+    }
+    println!("network fault kinds (a scenario's net model draws them; none by default):");
+    for kind in crate::net::NetKind::ALL.into_iter().skip(1) {
+        println!("  {:<40} {}", kind.name(), kind.meaning());
     }
     println!("environment:");
     for (name, meaning) in crate::env::VARIABLES {

@@ -15,10 +15,13 @@ use madsim::time::Instant;
 use crate::crash::Disk;
 use crate::faults::{CrashScope, Decision, FaultModel};
 pub use crate::limits::Limits;
+use crate::net::NetModel;
 use crate::outcome::{Failure, FailureKind};
 use crate::site::{self, FailpointSite};
 use crate::tape::{Chooser, Entry, Source};
 use crate::trace::{Event, Trace};
+
+mod net;
 
 struct WorkloadNode {
     id: NodeId,
@@ -26,6 +29,8 @@ struct WorkloadNode {
     incarnation: u32,
     /// Restarted and not yet ready ([`World::node_ready`]): its hits are its start-up.
     starting: bool,
+    /// Its address, for a host ([`World::add_host`]); network faults act on hosts only.
+    ip: Option<std::net::IpAddr>,
 }
 
 /// Sees every event as it is recorded (a worker streams them, so a run that hangs or kills
@@ -54,6 +59,7 @@ struct State {
     start: Option<Instant>,
     start_up_sites: Vec<String>,
     observer: Option<Observer>,
+    network: net::Network,
 }
 
 impl State {
@@ -68,6 +74,7 @@ impl State {
 struct Shared {
     seed: u64,
     model: FaultModel,
+    net_model: NetModel,
     limits: Limits,
     run_dir: PathBuf,
     disk: Box<dyn Disk>,
@@ -100,7 +107,7 @@ impl World {
     pub(crate) fn new(
         seed: u64,
         chooser: Chooser,
-        model: FaultModel,
+        (model, net_model): (FaultModel, NetModel),
         limits: Limits,
         run_dir: PathBuf,
         disk: Box<dyn Disk>,
@@ -121,10 +128,12 @@ impl World {
             start: None,
             start_up_sites: Vec::new(),
             observer: None,
+            network: net::Network::default(),
         };
         let shared = Shared {
             seed,
             model,
+            net_model,
             limits,
             run_dir,
             disk,
@@ -148,6 +157,8 @@ impl World {
         let mut state = self.state();
         state.supervisor = Some(supervisor);
         state.start = Some(Instant::now());
+        drop(state);
+        self.start_network_faults();
     }
 
     /// The run's seed.
@@ -199,6 +210,7 @@ impl World {
     pub fn heal(&self) {
         self.state().healed = true;
         self.event("heal", "faults off");
+        self.heal_network();
     }
 
     /// Creates a workload node named `name` running `init`; `init` runs again after every
@@ -207,17 +219,48 @@ impl World {
     where
         F: Future<Output = ()> + 'static,
     {
-        let node = Handle::current()
-            .create_node()
-            .name(name)
-            .init(init)
-            .build();
+        self.create_node(name, None, init)
+    }
+
+    /// Creates a workload node like [`World::add_node`], with a network address of its own
+    /// (`10.0.0.1`, `10.0.0.2`, ... in order of creation), which the network fault model
+    /// partitions, isolates, mutes and slows. Returns the address.
+    pub fn add_host<F>(
+        &self,
+        name: &str,
+        init: impl Fn() -> F + Send + Sync + 'static,
+    ) -> std::net::IpAddr
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        let hosts = self.state().nodes.iter().filter(|n| n.ip.is_some()).count();
+        let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, hosts as u8 + 1));
+        self.create_node(name, Some(ip), init);
+        ip
+    }
+
+    fn create_node<F>(
+        &self,
+        name: &str,
+        ip: Option<std::net::IpAddr>,
+        init: impl Fn() -> F + Send + Sync + 'static,
+    ) -> NodeId
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        let handle = Handle::current();
+        let builder = handle.create_node().name(name).init(init);
+        let node = match ip {
+            Some(ip) => builder.ip(ip).build(),
+            None => builder.build(),
+        };
         let id = node.id();
         self.state().nodes.push(WorkloadNode {
             id,
             name: name.to_owned(),
             incarnation: 0,
             starting: false,
+            ip,
         });
         id
     }
