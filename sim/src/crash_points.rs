@@ -212,12 +212,12 @@ fn second_level(run: &CrashRun, first: &[String], limit: usize) -> Vec<(Point, C
         .collect()
 }
 
-/// `tape` without its failpoint decisions: every hit continues.
+/// `tape` without its faults: every failpoint hit continues, no network fault happens.
 pub fn without_faults(tape: &Tape) -> Tape {
     let mut clean = tape.clone();
     clean
         .entries
-        .retain(|entry| !FailpointSite::is_failpoint(&entry.site));
+        .retain(|e| !FailpointSite::is_failpoint(&e.site) && !crate::net::is_site(&e.site));
     clean
 }
 
