@@ -65,6 +65,8 @@ pub enum EngineError {
     Io(String),
     /// A file on disk is not what the engine wrote.
     Corrupt(String),
+    /// A setting outside what it accepts (the message names both).
+    InvalidSetting(String),
 }
 
 impl EngineError {
@@ -119,6 +121,7 @@ impl fmt::Display for EngineError {
             EngineError::Sqlite(message) => write!(f, "sqlite: {message}"),
             EngineError::Io(message) => write!(f, "io: {message}"),
             EngineError::Corrupt(message) => write!(f, "corrupt store: {message}"),
+            EngineError::InvalidSetting(message) => write!(f, "invalid setting: {message}"),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! tables/<name>.db     one SQLite file per dataset: staged and published rows
 //! pending/<txid>.json  recovery sidecars of writes between staging and publishing
 //! owners/<id>.lock     one per open handle, write-locked while the handle lives
+//! scopes.db            scopes, their sources' mirrors and last-fetched times (on first use)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,11 @@ use std::path::{Path, PathBuf};
 /// The manifest database.
 pub fn manifest(store: &Path) -> PathBuf {
     store.join("manifest.db")
+}
+
+/// The scopes database (see [`crate::scopes`]).
+pub fn scopes(store: &Path) -> PathBuf {
+    store.join("scopes.db")
 }
 
 /// The directory of table files.

@@ -23,7 +23,9 @@ mod read;
 pub mod records;
 pub mod recovery;
 pub mod schema;
+pub mod scopes;
 pub mod sidecar;
+pub mod sources;
 pub mod sql;
 pub mod table;
 
@@ -40,6 +42,7 @@ pub use error::{EngineError, Result};
 pub use manifest::Link;
 pub use read::{Head, VersionStream};
 pub use recovery::RecoveryReport;
+pub use scopes::{CacheSizes, Mirror, SyncReport, SyncSettings, Synced};
 pub use table::Item;
 
 /// A handle on an open store. Several handles may open one store at once, as separate
@@ -56,6 +59,7 @@ struct Inner {
     tables: Mutex<BTreeMap<String, Arc<Mutex<Connection>>>>,
     sequence: AtomicU64,
     leftover_sidecars: std::sync::Mutex<Vec<String>>,
+    scopes: scopes::Scopes,
     _lock: owner::OwnerLock,
 }
 
@@ -82,6 +86,7 @@ impl Engine {
                 tables: Mutex::new(BTreeMap::new()),
                 sequence: AtomicU64::new(0),
                 leftover_sidecars: std::sync::Mutex::new(Vec::new()),
+                scopes: scopes::Scopes::default(),
                 _lock: lock,
             }),
         };
