@@ -153,6 +153,98 @@ MUTANTS = [
          file="src/sql.rs", edits=[
             ("""connection.pragma_update(None, "synchronous", "FULL")""",
              """connection.pragma_update(None, "synchronous", "NORMAL")""")]),
+    dict(name="delete-source-from-loop", invariant="siblings-kept", budget=3000, scenario="delete-vs-fetch",
+         story="the delete finds its scope's source by scanning every scope and keeps the loop variable\n"
+               "of the last one scanned, so the sibling check and the removal act on another scope's source.",
+         file="src/scopes.rs", edits=[
+            ("""        let Some(source) = self.source_of(name).await? else {
+            return Ok(false);
+        };""", """        let listed = self.scopes().await?;
+        let mut found = false;
+        let mut source = String::new();
+        for (scope, named) in &listed {
+            source = named.clone();
+            if scope == name {
+                found = true;
+            }
+        }
+        if !found {
+            return Ok(false);
+        }""")]),
+    dict(name="fetch-ignores-delete", invariant="delete-wins", budget=3000, scenario="delete-vs-fetch",
+         story="the fetch writes the mirror under the lock without checking that a scope still names the\n"
+               "source, so a delete that completed while the fetch was in flight is undone.",
+         file="src/scopes.rs", edits=[
+            ("""    if named == 0 {
+        return Ok(false);
+    }
+    connection.run("DELETE FROM entries WHERE source = ?1", [source])?;""", """    let _ = named;
+    connection.run("DELETE FROM entries WHERE source = ?1", [source])?;""")]),
+    dict(name="caches-not-purged", invariant="caches-drain", budget=3000, scenario="delete-vs-fetch",
+         story="a delete that removes a source's last scope removes its mirror but leaves the handle's\n"
+               "lock and last-fetched entries for it: a leak that grows with every create/delete.",
+         file="src/scopes.rs", edits=[
+            ("""        if removed.mirror_removed {
+            self.inner.scopes.purge(&source);
+        }""", """        let _ = removed.mirror_removed;""")]),
+    dict(name="stamp-before-fetch", invariant="fetch-stamp-honest", budget=5000, scenario="delete-vs-fetch",
+         story="the last-fetched time is stamped when the fetch starts, not when it succeeded, so a failed\n"
+               "fetch looks recent and suppresses the next one.",
+         file="src/scopes.rs", edits=[
+            ("""        let held = self.mirror(source).await?.map_or(0, |m| m.revision);""", """        {
+            let mut guard = self.scopes_db().await?;
+            let connection = guard.as_mut().expect("opened");
+            let now = now_ms() as i64;
+            sql::retry_busy(connection, "scopes.stamp", |c| {
+                c.run("UPDATE mirrors SET fetched_at_ms = ?2 WHERE source = ?1", params![source, now])
+            })
+            .await?;
+        }
+        let held = self.mirror(source).await?.map_or(0, |m| m.revision);""")]),
+    dict(name="fetch-without-timeout", invariant="sync-completes", budget=3000, scenario="delete-vs-fetch",
+         story="calls to a source have no timeout, so a source that accepts and never answers holds its\n"
+               "fetch, its permit and the whole pass forever.",
+         file="src/sources.rs", edits=[
+            ("""    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or(Err(FetchError::Timeout(timeout)))""", """    let _ = timeout;
+    call.await""")]),
+    dict(name="no-concurrency-floor", invariant="sync-completes", budget=3000, scenario="delete-vs-fetch",
+         story="a concurrency below 1 is not refused: a semaphore of 0 permits, and every pass asked for\n"
+               "with 0 waits forever.",
+         file="src/scopes.rs", edits=[
+            ("""        if settings.concurrency < 1 {""", """        if settings.concurrency > usize::MAX - 1 {""")]),
+    dict(name="concurrency-unbounded", invariant="bounded-concurrency", budget=3000, scenario="delete-vs-fetch",
+         story="the semaphore is sized by the number of sources instead of the setting, so every fetch of\n"
+               "a pass runs at once whatever N says.",
+         file="src/scopes.rs", edits=[
+            ("""        let gate = Arc::new(tokio::sync::Semaphore::new(settings.concurrency));""",
+             """        let gate = Arc::new(tokio::sync::Semaphore::new(sources.len().max(settings.concurrency)));""")]),
+    dict(name="failure-stops-the-pass", invariant="isolation", budget=3000, scenario="delete-vs-fetch",
+         story="the pass stops collecting results at the first failed source, so one unreachable source\n"
+               "hides every source after it from the report (and from the caller's retry).",
+         file="src/scopes.rs", edits=[
+            ("""            let synced = synced.unwrap_or_else(|error| Synced::Failed(error.to_string()));
+            report.sources.insert(source, synced);""", """            let synced = synced.unwrap_or_else(|error| Synced::Failed(error.to_string()));
+            let failed = matches!(synced, Synced::Failed(_));
+            report.sources.insert(source, synced);
+            if failed {
+                break;
+            }""")]),
+    dict(name="mirror-written-in-two-steps", invariant="mirror-atomic", budget=5000, scenario="delete-vs-fetch",
+         story="the fetch stamps the new revision and commits, then replaces the entries in a second\n"
+               "transaction: a crash between the two leaves a mirror that says revision N and holds N-1.",
+         file="src/scopes.rs", edits=[
+            ("""    connection.run("DELETE FROM entries WHERE source = ?1", [source])?;
+    for (name, bytes) in revision {""", """    connection.run(
+        "INSERT INTO mirrors(source, revision, fetched_at_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT(source) DO UPDATE SET revision = ?2, fetched_at_ms = ?3",
+        params![source, number as i64, now_ms() as i64],
+    )?;
+    connection.control("COMMIT")?;
+    connection.control("BEGIN IMMEDIATE")?;
+    connection.run("DELETE FROM entries WHERE source = ?1", [source])?;
+    for (name, bytes) in revision {""")]),
 ]
 
 def main(names):

@@ -36,6 +36,7 @@ use crate::error::{EngineError, Result};
 use crate::sources::{self, FetchError, Revision};
 use crate::sql::{self, Cached};
 use crate::Engine;
+use faultline_fp::fp;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS scopes(
@@ -229,6 +230,44 @@ impl Engine {
         .await
     }
 
+    /// Every scope (name to source) and every mirror (by source), read in one transaction:
+    /// a consistent picture of the store.
+    pub async fn scope_state(
+        &self,
+    ) -> Result<(BTreeMap<String, String>, BTreeMap<String, Mirror>)> {
+        let mut guard = self.scopes_db().await?;
+        let connection = guard.as_mut().expect("opened");
+        sql::retry_busy(connection, "scopes.state", |c| {
+            c.control("BEGIN")?;
+            let state = read_state(c);
+            let _ = c.control("COMMIT");
+            state
+        })
+        .await
+    }
+
+    /// The sources this handle holds any cache entry for, in name order.
+    pub fn cached_sources(&self) -> Vec<String> {
+        let scopes = &self.inner.scopes;
+        let mut sources: Vec<String> = scopes
+            .locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .chain(
+                scopes
+                    .fetched
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .keys(),
+            )
+            .cloned()
+            .collect();
+        sources.sort();
+        sources.dedup();
+        sources
+    }
+
     /// The sizes of this handle's caches.
     pub fn cache_sizes(&self) -> CacheSizes {
         let scopes = &self.inner.scopes;
@@ -254,6 +293,10 @@ impl Engine {
         let connection = guard.as_mut().expect("opened");
         sql::begin_write(connection, "scopes.delete").await?;
         let removed = delete_locked(connection, name, &source);
+        if let Err(error) = fp!("engine.scopes.delete.before_commit").await {
+            sql::rollback_quietly(connection);
+            return Err(error.into());
+        }
         let removed = match removed.and_then(|r| connection.control("COMMIT").map(|()| r)) {
             Ok(removed) => removed,
             Err(error) => {
@@ -290,6 +333,12 @@ impl Engine {
             )));
         }
         let sources = self.sources_to_sync().await?;
+        // Entries for sources no scope names any more (another handle deleted them) go now.
+        for source in self.cached_sources() {
+            if !sources.contains_key(&source) {
+                self.inner.scopes.purge(&source);
+            }
+        }
         let gate = Arc::new(tokio::sync::Semaphore::new(settings.concurrency));
         let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -356,12 +405,17 @@ impl Engine {
             Ok(revision) => revision,
             Err(error) => return Ok(failed(error)),
         };
+        fp!("engine.scopes.fetch.before_write").await?;
         let lock = self.inner.scopes.lock_of(source);
         let _held = lock.lock().await;
         let mut guard = self.scopes_db().await?;
         let connection = guard.as_mut().expect("opened");
         sql::begin_write(connection, "scopes.fetch").await?;
         let written = write_locked(connection, source, latest, &revision);
+        if let Err(error) = fp!("engine.scopes.fetch.before_commit").await {
+            sql::rollback_quietly(connection);
+            return Err(error.into());
+        }
         match written.and_then(|w| connection.control("COMMIT").map(|()| w)) {
             Ok(true) => {
                 let mut fetched = self
@@ -443,6 +497,26 @@ fn write_locked(
         params![source, number as i64, now_ms() as i64],
     )?;
     Ok(true)
+}
+
+type State = (BTreeMap<String, String>, BTreeMap<String, Mirror>);
+
+fn read_state(connection: &Connection) -> rusqlite::Result<State> {
+    let mut statement = connection.prepare_cached("SELECT name, source FROM scopes")?;
+    let scopes = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<BTreeMap<String, String>>>()?;
+    let mut statement = connection.prepare_cached("SELECT source FROM mirrors")?;
+    let sources = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    let mut mirrors = BTreeMap::new();
+    for source in sources {
+        if let Some(mirror) = read_mirror(connection, &source)? {
+            mirrors.insert(source, mirror);
+        }
+    }
+    Ok((scopes, mirrors))
 }
 
 fn read_mirror(connection: &Connection, source: &str) -> rusqlite::Result<Option<Mirror>> {

@@ -8,6 +8,7 @@ use faultline_sim::Scenario;
 
 pub mod canary;
 pub mod concurrent_writers;
+pub mod delete_fetch;
 pub mod misbehave;
 pub mod net_canary;
 pub mod schema_apply;
@@ -19,6 +20,7 @@ pub fn registry() -> Vec<Arc<dyn Scenario>> {
     vec![
         Arc::new(concurrent_writers::ConcurrentWriters),
         Arc::new(schema_apply::SchemaApply),
+        Arc::new(delete_fetch::DeleteVsFetch),
         Arc::new(canary::Canary),
         Arc::new(net_canary::NetCanary),
     ]
