@@ -153,24 +153,28 @@ MUTANTS = [
          file="src/sql.rs", edits=[
             ("""connection.pragma_update(None, "synchronous", "FULL")""",
              """connection.pragma_update(None, "synchronous", "NORMAL")""")]),
-    dict(name="delete-source-from-loop", invariant="siblings-kept", budget=3000, scenario="delete-vs-fetch",
-         story="the delete finds its scope's source by scanning every scope and keeps the loop variable\n"
-               "of the last one scanned, so the sibling check and the removal act on another scope's source.",
+    dict(name="delete-path-from-loop", invariant="siblings-kept", budget=3000, scenario="delete-vs-fetch",
+         story="the sibling check scans every remaining scope and removes the mirror named by the scan's\n"
+               "loop variable, the last scope scanned, instead of the deleted scope's own source.",
          file="src/scopes.rs", edits=[
-            ("""        let Some(source) = self.source_of(name).await? else {
-            return Ok(false);
-        };""", """        let listed = self.scopes().await?;
-        let mut found = false;
-        let mut source = String::new();
-        for (scope, named) in &listed {
-            source = named.clone();
-            if scope == name {
-                found = true;
-            }
+            ("""    let siblings: i64 = connection.query_row(
+        "SELECT COUNT(*) FROM scopes WHERE source = ?1",
+        [source],
+        |row| row.get(0),
+    )?;
+    let mirror_removed = siblings == 0;
+    if mirror_removed {""", """    let mut siblings = 0;
+    let mut path = source.to_owned();
+    let mut statement = connection.prepare("SELECT source FROM scopes ORDER BY name")?;
+    for other in statement.query_map([], |row| row.get::<_, String>(0))? {
+        path = other?;
+        if path == source {
+            siblings += 1;
         }
-        if !found {
-            return Ok(false);
-        }""")]),
+    }
+    let source = path.as_str();
+    let mirror_removed = siblings == 0;
+    if mirror_removed {""")]),
     dict(name="fetch-ignores-delete", invariant="delete-wins", budget=3000, scenario="delete-vs-fetch",
          story="the fetch writes the mirror under the lock without checking that a scope still names the\n"
                "source, so a delete that completed while the fetch was in flight is undone.",

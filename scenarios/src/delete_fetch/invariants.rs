@@ -207,9 +207,10 @@ mod tests {
             fetched: set(fetched),
         };
         let failed = pass(0, (10, Some(20)), &[]);
-        assert!(fetch_stamp_honest("s", (Some(1), Some(1)), &failed, &[failed.clone()]).is_ok());
-        assert!(fetch_stamp_honest("s", (Some(1), Some(2)), &failed, &[failed.clone()]).is_err());
-        assert!(fetch_stamp_honest("s", (Some(1), None), &failed, &[failed.clone()]).is_ok());
+        let alone = std::slice::from_ref(&failed);
+        assert!(fetch_stamp_honest("s", (Some(1), Some(1)), &failed, alone).is_ok());
+        assert!(fetch_stamp_honest("s", (Some(1), Some(2)), &failed, alone).is_err());
+        assert!(fetch_stamp_honest("s", (Some(1), None), &failed, alone).is_ok());
         let other = pass(1, (15, Some(30)), &["s"]);
         assert!(
             fetch_stamp_honest("s", (Some(1), Some(2)), &failed, &[failed.clone(), other]).is_ok()
