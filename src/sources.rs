@@ -84,18 +84,27 @@ impl Repository {
 /// Serves `repository` on `listener` until the task is dropped; each connection is one
 /// request, answered on a task of its own.
 pub async fn serve(listener: TcpListener, repository: Repository) {
+    serve_slowly(listener, repository, Duration::ZERO).await;
+}
+
+/// [`serve`], taking `transfer` longer to answer each fetch (a large repository).
+pub async fn serve_slowly(listener: TcpListener, repository: Repository, transfer: Duration) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let repository = repository.clone();
         tokio::spawn(async move {
-            let _ = answer(stream, &repository).await;
+            let _ = answer(stream, &repository, transfer).await;
         });
     }
 }
 
-async fn answer(stream: TcpStream, repository: &Repository) -> std::io::Result<()> {
+async fn answer(
+    stream: TcpStream,
+    repository: &Repository,
+    transfer: Duration,
+) -> std::io::Result<()> {
     let mut stream = BufReader::new(stream);
     let mut request = String::new();
     stream.read_line(&mut request).await?;
@@ -108,6 +117,9 @@ async fn answer(stream: TcpStream, repository: &Repository) -> std::io::Result<(
         ("LATEST", _) => reply.extend(format!("REV {}\n", repository.latest()).into_bytes()),
         ("FETCH", number) => match number.parse().ok().and_then(|n| repository.revision(n)) {
             Some(revision) => {
+                if !transfer.is_zero() {
+                    tokio::time::sleep(transfer).await;
+                }
                 for (name, bytes) in revision {
                     reply.extend(format!("ENTRY {name} {}\n", bytes.len()).into_bytes());
                     reply.extend(bytes);
