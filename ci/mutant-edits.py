@@ -195,7 +195,7 @@ MUTANTS = [
          story="the last-fetched time is stamped when the fetch starts, not when it succeeded, so a failed\n"
                "fetch looks recent and suppresses the next one.",
          file="src/scopes.rs", edits=[
-            ("""        let held = self.mirror(source).await?.map_or(0, |m| m.revision);""", """        {
+            ("""        let held = self.held_revision(source).await?;""", """        {
             let mut guard = self.scopes_db().await?;
             let connection = guard.as_mut().expect("opened");
             let now = now_ms() as i64;
@@ -204,7 +204,7 @@ MUTANTS = [
             })
             .await?;
         }
-        let held = self.mirror(source).await?.map_or(0, |m| m.revision);""")]),
+        let held = self.held_revision(source).await?;""")]),
     dict(name="fetch-without-timeout", invariant="sync-completes", budget=3000, scenario="delete-vs-fetch",
          story="calls to a source have no timeout, so a source that accepts and never answers holds its\n"
                "fetch, its permit and the whole pass forever.",

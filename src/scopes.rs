@@ -268,6 +268,22 @@ impl Engine {
         sources
     }
 
+    /// The revision `source`'s mirror holds (0: no mirror), without reading its entries.
+    async fn held_revision(&self, source: &str) -> Result<u64> {
+        let mut guard = self.scopes_db().await?;
+        let connection = guard.as_mut().expect("opened");
+        let held: Option<i64> = sql::retry_busy(connection, "scopes.held", |c| {
+            c.query_row(
+                "SELECT revision FROM mirrors WHERE source = ?1",
+                [source],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await?;
+        Ok(held.map_or(0, |revision| revision as u64))
+    }
+
     /// The sizes of this handle's caches.
     pub fn cache_sizes(&self) -> CacheSizes {
         let scopes = &self.inner.scopes;
@@ -393,7 +409,7 @@ impl Engine {
         address: SocketAddr,
         timeout: Duration,
     ) -> Result<Synced> {
-        let held = self.mirror(source).await?.map_or(0, |m| m.revision);
+        let held = self.held_revision(source).await?;
         let latest = match sources::latest(address, timeout).await {
             Ok(latest) => latest,
             Err(error) => return Ok(failed(error)),

@@ -62,8 +62,6 @@ pub struct CrashRun {
     pub point: Point,
     /// The crash's scope (`None` for the seed's own and fault-free runs).
     pub scope: Option<CrashScope>,
-    /// The run's tape as given to it (lenient: missing sites are 0).
-    pub tape: Tape,
     /// The run.
     pub result: RunResult,
 }
@@ -88,30 +86,42 @@ pub struct Enumeration {
     pub covered: usize,
 }
 
+impl Enumeration {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Enumeration) {
+        self.points += other.points;
+        self.second_points += other.second_points;
+        self.runs += other.runs;
+        self.covered += other.covered;
+    }
+}
+
 /// Runs the given sources of one seed (as many at once as the pool allows), results in order.
 pub type RunAll<'a> = dyn FnMut(u64, Vec<Source>) -> Result<Vec<RunResult>> + 'a;
 
 /// Enumerates up to `limit` first-level crash points of `seed` and the second-level points
-/// each reveals, calling `on_run` after each run (in a fixed order). `on_run` says whether to
-/// stop (a hunt that found its match).
+/// each reveals; returns the counts and every run made (the seed's own and fault-free runs
+/// first), in a fixed order.
 pub fn enumerate(
     seed: u64,
     limit: usize,
     run_all: &mut RunAll<'_>,
-    on_run: &mut dyn FnMut(&CrashRun) -> Result<bool>,
-) -> Result<Enumeration> {
+) -> Result<(Enumeration, Vec<CrashRun>)> {
     let mut enumeration = Enumeration::default();
-    let own = run_all(seed, vec![Source::Seed])?.remove(0);
-    let own_tape = own.tape.clone().unwrap_or_else(|| Tape::new("", seed));
+    let unplanned = |point, result| CrashRun {
+        seed,
+        point,
+        scope: None,
+        result,
+    };
     // A seed whose own run failed is reported, and still enumerates from its fault-free run.
-    if report(seed, Point::SeedRun, None, Tape::new("", seed), own, on_run)? {
-        return Ok(enumeration);
-    }
-    let clean = without_faults(&own_tape);
-    let base = run_all(seed, vec![Source::Lenient(clean.clone())])?.remove(0);
+    let own = run_all(seed, vec![Source::Seed])?.remove(0);
+    let clean = without_faults(own.tape.as_ref().unwrap_or(&Tape::new("", seed)));
+    let mut runs = vec![unplanned(Point::SeedRun, own)];
+    let base = run_all(seed, vec![Source::Lenient(clean)])?.remove(0);
     let Some(base_tape) = base.tape.clone().filter(|_| base.failure.is_none()) else {
-        report(seed, Point::FaultFree, None, clean, base, on_run)?;
-        return Ok(enumeration);
+        runs.push(unplanned(Point::FaultFree, base));
+        return Ok((enumeration, runs));
     };
     let first: Vec<String> = decision_sites(&base_tape).into_iter().take(limit).collect();
     enumeration.points = first.len();
@@ -127,41 +137,18 @@ pub fn enumerate(
             })
         })
         .collect();
-    let mut second = Vec::new();
-    for run in run_planned(seed, planned, run_all)? {
-        enumeration.runs += 1;
-        enumeration.covered += usize::from(run.covered());
-        second.extend(second_level(&run, &first, limit));
-        if on_run(&run)? {
-            return Ok(enumeration);
-        }
-    }
+    let first_level = run_planned(seed, planned, run_all)?;
+    let second: Vec<_> = first_level
+        .iter()
+        .flat_map(|run| second_level(run, &first, limit))
+        .collect();
     enumeration.second_points = second.len() / CrashScope::ALL.len();
-    for run in run_planned(seed, second, run_all)? {
-        enumeration.runs += 1;
-        enumeration.covered += usize::from(run.covered());
-        if on_run(&run)? {
-            break;
-        }
-    }
-    Ok(enumeration)
-}
-
-fn report(
-    seed: u64,
-    point: Point,
-    scope: Option<CrashScope>,
-    tape: Tape,
-    result: RunResult,
-    on_run: &mut dyn FnMut(&CrashRun) -> Result<bool>,
-) -> Result<bool> {
-    on_run(&CrashRun {
-        seed,
-        point,
-        scope,
-        tape,
-        result,
-    })
+    runs.extend(first_level);
+    runs.extend(run_planned(seed, second, run_all)?);
+    let crash_runs = runs.iter().filter(|run| run.scope.is_some());
+    enumeration.runs = crash_runs.clone().count();
+    enumeration.covered = crash_runs.filter(|run| run.covered()).count();
+    Ok((enumeration, runs))
 }
 
 fn run_planned(
@@ -177,11 +164,10 @@ fn run_planned(
     Ok(planned
         .into_iter()
         .zip(results)
-        .map(|((point, scope, tape), result)| CrashRun {
+        .map(|((point, scope, _), result)| CrashRun {
             seed,
             point,
             scope: Some(scope),
-            tape,
             result,
         })
         .collect())

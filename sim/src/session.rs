@@ -199,13 +199,8 @@ impl Session {
     ) -> Result<(Enumeration, f64)> {
         let started = Instant::now();
         let mut total = Enumeration::default();
-        let mut stop = false;
         for seed in first..end {
-            if stop {
-                break;
-            }
             let (pool, settings) = (&mut self.pool, &self.settings);
-            let mut runs = Vec::new();
             let mut run_all = |seed, sources: Vec<Source>| {
                 let requests = sources
                     .into_iter()
@@ -213,21 +208,13 @@ impl Session {
                     .collect();
                 pool.run_all(requests, Detail::Tape)
             };
-            let mut collect = |run: &CrashRun| {
-                runs.push(run.clone());
-                Ok(false)
-            };
-            let found = crash_points::enumerate(seed, limit, &mut run_all, &mut collect)?;
+            let (found, runs) = crash_points::enumerate(seed, limit, &mut run_all)?;
+            total.add(&found);
             for run in &runs {
                 if on_run(self, run)? {
-                    stop = true;
-                    break;
+                    return Ok((total, started.elapsed().as_secs_f64()));
                 }
             }
-            total.points += found.points;
-            total.second_points += found.second_points;
-            total.runs += found.runs;
-            total.covered += found.covered;
         }
         Ok((total, started.elapsed().as_secs_f64()))
     }

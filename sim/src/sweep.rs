@@ -30,13 +30,6 @@ pub enum Seeds {
 }
 
 impl Seeds {
-    /// The first seed.
-    pub fn first(&self) -> u64 {
-        match *self {
-            Seeds::Range { first, .. } | Seeds::Budget { first, .. } => first,
-        }
-    }
-
     /// How many seeds there are, when a range says.
     pub fn total(&self) -> Option<u64> {
         match *self {

@@ -371,10 +371,16 @@ fn describe(report: &faultline::SyncReport) -> String {
     )
 }
 
+/// The repository of the source named `source` (none for the black hole).
+fn repository<'a>(shared: &'a Shared, source: &str) -> Option<&'a Repository> {
+    (0..shared.repositories.len())
+        .find(|i| Plan::source_name(*i) == source)
+        .map(|i| &shared.repositories[i])
+}
+
 fn check_mirrors(shared: &Shared, mirrors: &BTreeMap<String, faultline::Mirror>) {
     for (source, mirror) in mirrors {
-        let index = (0..shared.repositories.len()).find(|i| Plan::source_name(*i) == *source);
-        let expected = index.and_then(|i| shared.repositories[i].revision(mirror.revision));
+        let expected = repository(shared, source).and_then(|r| r.revision(mirror.revision));
         let atomic =
             invariants::mirror_atomic(source, mirror.revision, &mirror.entries, expected.as_ref());
         check(&shared.world, "mirror-atomic", atomic);
@@ -396,9 +402,7 @@ async fn converge(shared: &Shared, engine: &Engine, server: usize) -> bool {
                 .into_iter()
                 .filter(|s| s != Plan::BLACK_HOLE);
             let behind = live.into_iter().find(|source| {
-                let index =
-                    (0..shared.repositories.len()).find(|i| Plan::source_name(*i) == *source);
-                let latest = index.map_or(0, |i| shared.repositories[i].latest());
+                let latest = repository(shared, source).map_or(0, Repository::latest);
                 mirrors.get(source).map_or(0, |m| m.revision) < latest
             });
             if behind.is_none() {
