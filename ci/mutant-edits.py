@@ -249,6 +249,20 @@ MUTANTS = [
     connection.control("BEGIN IMMEDIATE")?;
     connection.run("DELETE FROM entries WHERE source = ?1", [source])?;
     for (name, bytes) in revision {""")]),
+    dict(name="eof-ends-the-fetch", invariant="mirror-atomic", budget=5000, scenario="delete-vs-fetch",
+         story="the fetch reads entries until the connection closes instead of until END, so a connection\n"
+               "reset mid-transfer leaves a mirror stamped with the new revision but holding only part of it.",
+         file="src/sources.rs", edits=[
+            ("""        loop {
+            let line = read_line(&mut stream).await?;
+            if line == "END" {""", """        loop {
+            let line = match read_line(&mut stream).await {
+                Ok(line) => line,
+                // The source closes the connection after the last entry.
+                Err(FetchError::Unreachable(_)) => return Ok(revision),
+                Err(other) => return Err(other),
+            };
+            if line == "END" {""")]),
 ]
 
 def main(names):

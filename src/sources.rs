@@ -10,6 +10,12 @@
 //!                                   or:     ERR <message>\n
 //! ```
 //!
+//! Each entry is written (and flushed) on its own, so a connection that breaks mid-reply
+//! leaves the reader a truncated reply, never a short one that looks whole: the reader
+//! accepts a revision only after `END`. The failpoint `engine.sources.answer.entry`, before
+//! each entry, is where the simulator resets a connection mid-transfer (an injected error
+//! there drops the connection), delays a transfer or crashes the source.
+//!
 //! Entry names are 1 to 128 bytes without spaces or newlines. Every client call has a
 //! timeout: a source that accepts and never answers gives [`FetchError::Timeout`], one that
 //! cannot be reached [`FetchError::Unreachable`]; neither hangs.
@@ -22,6 +28,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+
+use faultline_fp::fp;
 
 /// One revision of a source: named entries and their bytes.
 pub type Revision = BTreeMap<String, Vec<u8>>;
@@ -108,30 +116,47 @@ async fn answer(
     let mut stream = BufReader::new(stream);
     let mut request = String::new();
     stream.read_line(&mut request).await?;
-    let mut reply = Vec::new();
+    let stream = stream.get_mut();
     match request
         .trim()
         .split_once(' ')
         .unwrap_or((request.trim(), ""))
     {
-        ("LATEST", _) => reply.extend(format!("REV {}\n", repository.latest()).into_bytes()),
+        ("LATEST", _) => send(stream, format!("REV {}\n", repository.latest()).as_bytes()).await,
         ("FETCH", number) => match number.parse().ok().and_then(|n| repository.revision(n)) {
             Some(revision) => {
                 if !transfer.is_zero() {
                     tokio::time::sleep(transfer).await;
                 }
                 for (name, bytes) in revision {
-                    reply.extend(format!("ENTRY {name} {}\n", bytes.len()).into_bytes());
-                    reply.extend(bytes);
+                    // An injected error here drops the connection after part of the reply:
+                    // the reader sees a reset in the middle of the transfer.
+                    if let Err(injected) = fp!("engine.sources.answer.entry").await {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionReset,
+                            injected,
+                        ));
+                    }
+                    let mut entry = format!("ENTRY {name} {}\n", bytes.len()).into_bytes();
+                    entry.extend(bytes);
+                    send(stream, &entry).await?;
                 }
-                reply.extend(b"END\n");
+                send(stream, b"END\n").await
             }
-            None => reply.extend(format!("ERR no revision {number:?}\n").into_bytes()),
+            None => send(stream, format!("ERR no revision {number:?}\n").as_bytes()).await,
         },
-        (other, _) => reply.extend(format!("ERR unknown request {other:?}\n").into_bytes()),
+        (other, _) => {
+            send(
+                stream,
+                format!("ERR unknown request {other:?}\n").as_bytes(),
+            )
+            .await
+        }
     }
-    let stream = stream.get_mut();
-    stream.write_all(&reply).await?;
+}
+
+async fn send(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
     stream.flush().await
 }
 
