@@ -13,7 +13,10 @@
 //!
 //! What is not modelled: packet loss inside a connection (madsim delivers a connection's
 //! bytes in order or not at all), per-link latency (the latency fault widens every link's),
-//! and a reset of one connection (madsim's `reset_node` is not relied on; see FIELD-NOTES).
+//! and a reset of one established connection (madsim's connections are reliable channels and
+//! its `reset_node` only drops a host's bindings; see FIELD-NOTES): a server that should reset
+//! connections mid-transfer passes a failpoint between writes, where an injected error drops
+//! the connection (the engine's sources do, at `engine.sources.answer.entry`).
 
 use std::time::Duration;
 
