@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod append;
+pub mod broadcast;
 pub mod error;
 pub mod layout;
 pub mod legacy;
@@ -28,6 +29,7 @@ pub mod sidecar;
 pub mod sources;
 pub mod sql;
 pub mod table;
+pub mod workers;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -93,6 +93,16 @@ pub async fn version(connection: &mut Connection, table: &str) -> Result<u64> {
     found.ok_or_else(|| EngineError::UnknownDataset(table.to_owned()))
 }
 
+/// Every table's published version, by name, read in one snapshot.
+pub async fn heads(connection: &mut Connection) -> Result<std::collections::BTreeMap<String, u64>> {
+    sql::retry_busy(connection, "manifest.heads", |c| {
+        let mut statement = c.prepare_cached("SELECT name, version FROM tables")?;
+        let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    })
+    .await
+}
+
 /// The chain of `table`, oldest first, read in one snapshot.
 pub async fn chain(connection: &mut Connection, table: &str) -> Result<Vec<Link>> {
     version(connection, table).await?;

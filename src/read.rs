@@ -25,6 +25,12 @@ impl Engine {
         manifest::chain(&mut connection, dataset).await
     }
 
+    /// Every dataset's published version, by name, read in one snapshot of the manifest.
+    pub async fn heads(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let mut connection = self.inner.manifest.lock().await;
+        manifest::heads(&mut connection).await
+    }
+
     /// The latest published version of `dataset`.
     pub async fn head(&self, dataset: &str) -> Result<Head> {
         let chain = self.versions(dataset).await?;

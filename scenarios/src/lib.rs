@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use faultline_sim::Scenario;
 
+pub mod broadcast;
 pub mod canary;
 pub mod concurrent_writers;
 pub mod delete_fetch;
@@ -21,6 +22,7 @@ pub fn registry() -> Vec<Arc<dyn Scenario>> {
         Arc::new(concurrent_writers::ConcurrentWriters),
         Arc::new(schema_apply::SchemaApply),
         Arc::new(delete_fetch::DeleteVsFetch),
+        Arc::new(broadcast::BroadcasterDisconnect),
         Arc::new(canary::Canary),
         Arc::new(net_canary::NetCanary),
     ]
