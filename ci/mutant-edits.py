@@ -263,6 +263,106 @@ MUTANTS = [
                 Err(other) => return Err(other),
             };
             if line == "END" {""")]),
+    dict(name="resync-skipped-on-reconnect", invariant="no-lost-update", budget=3000, scenario="broadcaster-disconnect",
+         story="the worker resyncs from the store only on its first subscription; after a reconnect it trusts\n"
+               "the notifications, and every change published while it was away is lost to its view.",
+         file="src/workers.rs", edits=[
+            ("""    let mut backoff = settings.backoff_first;
+    loop {
+        let (subscribed, why) = session(&shared).await;""", """    let mut backoff = settings.backoff_first;
+    let mut first = true;
+    loop {
+        let (subscribed, why) = session(&shared, first).await;
+        first &= !subscribed;"""),
+            ("""async fn session(shared: &Shared) -> (bool, String) {""", """async fn session(shared: &Shared, first: bool) -> (bool, String) {"""),
+            ("""    shared.heard();
+    if let Err(why) = resync(shared).await {
+        return (true, why);
+    }""", """    shared.heard();
+    if first {
+        if let Err(why) = resync(shared).await {
+            return (true, why);
+        }
+    } else {
+        let mut state = shared.lock();
+        state.connected = true;
+    }""")]),
+    dict(name="reconnect-without-resubscribe", invariant="never-deaf", budget=3000, scenario="broadcaster-disconnect",
+         story="the worker sends SUB only on its first connection; a reconnect restores the connection (beats\n"
+               "arrive, so it looks alive and healthy) but not the subscription, and no notification reaches it.",
+         file="src/workers.rs", edits=[
+            ("""    let mut backoff = settings.backoff_first;
+    loop {
+        let (subscribed, why) = session(&shared).await;""", """    let mut backoff = settings.backoff_first;
+    let mut first = true;
+    loop {
+        let (subscribed, why) = session(&shared, first).await;
+        first &= !subscribed;"""),
+            ("""async fn session(shared: &Shared) -> (bool, String) {""", """async fn session(shared: &Shared, first: bool) -> (bool, String) {"""),
+            ("""        let request = format!("SUB {TOPIC} {}\\n", shared.name);
+        stream.get_mut().write_all(request.as_bytes()).await?;
+        stream.get_mut().flush().await?;
+        loop {""", """        if !first {
+            return Ok(stream);
+        }
+        let request = format!("SUB {TOPIC} {}\\n", shared.name);
+        stream.get_mut().write_all(request.as_bytes()).await?;
+        stream.get_mut().flush().await?;
+        loop {""")]),
+    dict(name="apply-without-version-check", invariant="no-regression", budget=3000, scenario="broadcaster-disconnect",
+         story="a notification overwrites the view without comparing versions, so a late or duplicate one\n"
+               "(an announce after a resync, a publish retried) moves the view back to an older version.",
+         file="src/workers.rs", edits=[
+            ("""        let held = state.view.entry(dataset.to_owned()).or_insert(0);
+        if version > *held {
+            *held = version;
+        }""", """        state.view.insert(dataset.to_owned(), version);""")]),
+    dict(name="deaf-but-healthy", invariant="never-deaf", budget=3000, scenario="broadcaster-disconnect",
+         story="on a lost subscription the worker logs it and carries on: it neither reconnects nor says it\n"
+               "is disconnected, and serves a view that no longer moves while reporting healthy.",
+         file="src/workers.rs", edits=[
+            ("""        faultline_fp::note("engine.workers.lost", &why);
+        {""", """        faultline_fp::note("engine.workers.lost", &why);
+        if subscribed {
+            return;
+        }
+        {""")]),
+    dict(name="serves-before-resync", invariant="no-regression", budget=5000, scenario="broadcaster-disconnect",
+         story="a worker reports itself serving as soon as its subscription is confirmed, before its resync\n"
+               "has read the store: a restarted worker serves its empty view for the length of the resync.",
+         file="src/workers.rs", edits=[
+            ("""    shared.heard();
+    if let Err(why) = resync(shared).await {""", """    shared.heard();
+    {
+        let mut state = shared.lock();
+        state.serving = true;
+        state.connected = true;
+    }
+    if let Err(why) = resync(shared).await {""")]),
+    dict(name="resync-before-subscribe", invariant="no-lost-update", budget=20000, scenario="broadcaster-disconnect",
+         story="the worker reads the store first and subscribes after: a change committed and published in\n"
+               "between (one round trip to the broadcaster) is neither in the snapshot nor relayed to it.",
+         file="src/workers.rs", edits=[
+            ("""async fn session(shared: &Shared) -> (bool, String) {
+    let settings = shared.settings;""", """async fn session(shared: &Shared) -> (bool, String) {
+    let settings = shared.settings;
+    let heads = match shared.engine.heads().await {
+        Ok(heads) => heads,
+        Err(error) => return (false, format!("resync: {error}")),
+    };
+    for (dataset, version) in &heads {
+        shared.apply(dataset, *version);
+    }"""),
+            ("""    let heads = shared
+        .engine
+        .heads()
+        .await
+        .map_err(|e| format!("resync: {e}"))?;
+    for (dataset, version) in &heads {
+        shared.apply(dataset, *version);
+    }
+    fp!("engine.workers.resync.before_serve")""", """    let heads = shared.lock().view.clone();
+    fp!("engine.workers.resync.before_serve")""")]),
 ]
 
 def main(names):
