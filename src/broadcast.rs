@@ -94,13 +94,15 @@ impl Hub {
     }
 }
 
-/// Serves a broadcaster on `listener` until the task is dropped.
+/// Serves a broadcaster on `listener` until the task is dropped. Dropping it (aborting its
+/// task) ends every connection with it, as a crash of the broadcaster's process would.
 pub async fn serve(
     listener: TcpListener,
     settings: BroadcasterSettings,
     observer: Option<Observer>,
 ) {
     let hub = Arc::new(Hub::default());
+    let mut connections = Connections(Vec::new());
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -111,10 +113,23 @@ pub async fn serve(
             *next
         };
         let (hub, observer) = (hub.clone(), observer.clone());
-        tokio::spawn(async move {
+        connections.0.retain(|task| !task.is_finished());
+        connections.0.push(tokio::spawn(async move {
             connection(stream, id, &hub, settings, observer.as_ref()).await;
             unsubscribe(&hub, id, observer.as_ref());
-        });
+        }));
+    }
+}
+
+/// Tasks aborted when this is dropped: the broadcaster's connections when it is, a
+/// connection's request reader when the connection ends.
+struct Connections(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
@@ -141,11 +156,11 @@ async fn connection(
 ) {
     let (reader, mut writer) = tokio::io::split(stream);
     let (lines, mut queued) = mpsc::unbounded_channel::<String>();
-    let requests = {
+    let _requests = {
         let (hub, observer) = (hub.clone(), observer.cloned());
-        tokio::spawn(async move {
+        Connections(vec![tokio::spawn(async move {
             let _ = requests(reader, id, &hub, lines, observer.as_ref()).await;
-        })
+        })])
     };
     let mut beat = tokio::time::Instant::now() + settings.heartbeat;
     loop {
@@ -167,7 +182,6 @@ async fn connection(
             break;
         }
     }
-    requests.abort();
 }
 
 async fn requests(

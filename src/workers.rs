@@ -128,7 +128,7 @@ struct State {
     serving: bool,
     connected: bool,
     heard: Option<Instant>,
-    /// Heads this worker committed whose publish failed, to publish again.
+    /// Heads whose publish failed (its own changes, or an announce), to publish again.
     unpublished: BTreeMap<String, u64>,
     stop: Option<String>,
 }
@@ -351,8 +351,11 @@ async fn resync(shared: &Shared) -> std::result::Result<(), String> {
         }
         announced.into_iter().filter(|(_, v)| *v > 0).collect()
     };
-    if publish(shared, &announced).await.is_ok() {
-        forget_published(shared, &announced);
+    match publish(shared, &announced).await {
+        Ok(()) => forget_published(shared, &announced),
+        // Kept like a failed publish of its own: the head may be a change whose publisher
+        // crashed before publishing it, and nobody else will announce it.
+        Err(_) => shared.keep_unpublished(&announced),
     }
     Ok(())
 }

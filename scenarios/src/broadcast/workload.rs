@@ -120,6 +120,7 @@ async fn broadcaster(world: World, history: Arc<Mutex<History>>, start: Instant)
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", PORT))
         .await
         .expect("bind");
+    world.node_ready();
     let observer: broadcast::Observer = Arc::new(move |event| {
         let at = clock(start);
         let mut history = history.lock().unwrap();
