@@ -120,6 +120,7 @@ struct Shared {
     settings: WorkerSettings,
     state: Mutex<State>,
     stopped: tokio::sync::Notify,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 #[derive(Default)]
@@ -149,8 +150,10 @@ impl Worker {
             settings,
             state: Mutex::new(State::default()),
             stopped: tokio::sync::Notify::new(),
+            task: Mutex::new(None),
         });
-        tokio::spawn(subscription(shared.clone()));
+        let task = tokio::spawn(subscription(shared.clone()));
+        *shared.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         Worker { shared }
     }
 
@@ -187,7 +190,29 @@ impl Worker {
         Ok(receipt)
     }
 
-    /// Waits until the worker has stopped ([`OnDisconnect::Exit`]); returns why.
+    /// Stops the worker: its subscription ends, it serves nothing, [`Worker::stopped`]
+    /// returns. A change in progress on another task still completes.
+    pub fn stop(&self) {
+        if let Some(task) = self
+            .shared
+            .task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+        {
+            let mut state = self.shared.lock();
+            state.serving = false;
+            state.connected = false;
+            state.stop.get_or_insert_with(|| "stopped".to_owned());
+        }
+        self.shared.stopped.notify_waiters();
+    }
+
+    /// Waits until the worker has stopped ([`OnDisconnect::Exit`], or [`Worker::stop`]);
+    /// returns why.
     pub async fn stopped(&self) -> String {
         loop {
             let notified = self.shared.stopped.notified();

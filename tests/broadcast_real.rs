@@ -157,3 +157,20 @@ async fn a_worker_set_to_exit_stops_serving_when_its_subscription_is_lost() {
     assert_eq!(worker.view(), None, "a stopped worker serves nothing");
     assert!(!worker.health().healthy());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_serves_nothing_and_leaves_the_broadcaster() {
+    let (dir, _setup) = store().await;
+    let (address, _task) = broadcaster("127.0.0.1:0").await;
+    let worker = Worker::start(
+        "w",
+        handle(&dir, "w").await,
+        address,
+        WorkerSettings::default(),
+    );
+    until_serving(&worker, &[("a", 0)]).await;
+    worker.stop();
+    assert_eq!(worker.stopped().await, "stopped");
+    assert_eq!(worker.view(), None);
+    assert!(!worker.health().healthy());
+}

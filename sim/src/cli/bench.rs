@@ -20,11 +20,12 @@ pub(super) fn bench(args: BenchArgs, scenarios: &[Arc<dyn Scenario>]) -> Result<
          ratio is fair):",
         bench::BLOCK
     );
+    let width = scenarios.iter().map(|s| s.name().len()).max().unwrap_or(0);
     for scenario in scenarios {
         let mut session = Session::new(scenario.clone(), settings.clone(), 1, Writes::Nothing)?;
         let [memory, files] = bench::runs_per_second(&mut session, seeds)?;
         println!(
-            "  {:<20} {memory:>8.0} runs/s   (real files {files:.0} runs/s, {:.1}x)",
+            "  {:<width$} {memory:>8.0} runs/s   (real files {files:.0} runs/s, {:.1}x)",
             scenario.name(),
             memory / files
         );
