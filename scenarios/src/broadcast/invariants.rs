@@ -301,8 +301,10 @@ mod tests {
 
     #[test]
     fn no_regression_fails_when_a_version_goes_back_even_to_absent() {
-        let mut history = History::default();
-        history.observations = vec![seen(1, 0, true, &[("a", 2)]), seen(2, 1, true, &[])];
+        let mut history = History {
+            observations: vec![seen(1, 0, true, &[("a", 2)]), seen(2, 1, true, &[])],
+            ..History::default()
+        };
         assert!(no_regression(&history).is_ok());
         history.observations.push(seen(3, 0, true, &[("a", 1)]));
         assert!(no_regression(&history).unwrap_err().contains("version 1"));
