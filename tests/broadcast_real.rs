@@ -44,6 +44,13 @@ async fn handle(dir: &tempfile::TempDir, label: &str) -> Engine {
     Engine::open(dir.path(), label).await.unwrap().0
 }
 
+/// A worker `w` on its own handle, once it serves.
+async fn serving(dir: &tempfile::TempDir, address: SocketAddr, settings: WorkerSettings) -> Worker {
+    let worker = Worker::start("w", handle(dir, "w").await, address, settings);
+    until_serving(&worker, &[("a", 0)]).await;
+    worker
+}
+
 /// Waits up to 5 s for `worker` to be healthy and serve `expected`.
 async fn until_serving(worker: &Worker, expected: &[(&str, u64)]) {
     let expected: BTreeMap<String, u64> =
@@ -82,13 +89,7 @@ async fn a_change_through_one_worker_reaches_the_other_by_notification() {
 async fn an_old_or_duplicate_notification_never_moves_a_view_back() {
     let (dir, _setup) = store().await;
     let (address, _task) = broadcaster("127.0.0.1:0").await;
-    let worker = Worker::start(
-        "w",
-        handle(&dir, "w").await,
-        address,
-        WorkerSettings::default(),
-    );
-    until_serving(&worker, &[("a", 0)]).await;
+    let worker = serving(&dir, address, WorkerSettings::default()).await;
     worker.change("a", &[item("k1")]).await.unwrap();
     worker.change("a", &[item("k2")]).await.unwrap();
     // A stale publish straight onto the wire, then a newer one to know it was applied after.
@@ -147,8 +148,7 @@ async fn a_worker_set_to_exit_stops_serving_when_its_subscription_is_lost() {
     let (address, task) = broadcaster("127.0.0.1:0").await;
     let mut settings = WorkerSettings::default();
     settings.on_disconnect = OnDisconnect::Exit;
-    let worker = Worker::start("w", handle(&dir, "w").await, address, settings);
-    until_serving(&worker, &[("a", 0)]).await;
+    let worker = serving(&dir, address, settings).await;
     task.abort();
     let why = tokio::time::timeout(Duration::from_secs(3), worker.stopped())
         .await
@@ -162,13 +162,7 @@ async fn a_worker_set_to_exit_stops_serving_when_its_subscription_is_lost() {
 async fn a_stopped_worker_serves_nothing_and_leaves_the_broadcaster() {
     let (dir, _setup) = store().await;
     let (address, _task) = broadcaster("127.0.0.1:0").await;
-    let worker = Worker::start(
-        "w",
-        handle(&dir, "w").await,
-        address,
-        WorkerSettings::default(),
-    );
-    until_serving(&worker, &[("a", 0)]).await;
+    let worker = serving(&dir, address, WorkerSettings::default()).await;
     worker.stop();
     assert_eq!(worker.stopped().await, "stopped");
     assert_eq!(worker.view(), None);
