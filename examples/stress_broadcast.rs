@@ -34,7 +34,7 @@ async fn main() {
     ));
     let settings = WorkerSettings::default();
     let (handle, _) = Engine::open(dir.path(), "writer").await.expect("open");
-    let writer = Worker::start("writer", handle, address, settings);
+    let writer = Worker::start("writer", handle, address, settings).expect("a valid worker name");
     let (reader_handle, _) = Engine::open(dir.path(), "reader").await.expect("open");
     while !writer.health().healthy() {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -50,7 +50,8 @@ async fn main() {
         random ^= random >> 7;
         random ^= random << 17;
         let pause = Duration::from_micros(random % 2_000);
-        let reader = Worker::start("reader", reader_handle.clone(), address, settings);
+        let reader = Worker::start("reader", reader_handle.clone(), address, settings)
+            .expect("a valid worker name");
         let change = {
             let writer = writer.clone();
             tokio::spawn(async move {

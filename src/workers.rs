@@ -135,14 +135,21 @@ struct State {
 }
 
 impl Worker {
-    /// Starts a worker named `name` (1 to 64 bytes without spaces) on `engine`, subscribing
-    /// through the broadcaster at `broadcaster`. It serves nothing until its first resync.
+    /// Starts a worker named `name` (1 to 64 bytes without spaces or newlines: its name at
+    /// the broadcaster) on `engine`, subscribing through the broadcaster at `broadcaster`.
+    /// It serves nothing until its first resync. Another name is
+    /// [`EngineError::InvalidSetting`](crate::EngineError::InvalidSetting).
     pub fn start(
         name: &str,
         engine: Engine,
         broadcaster: SocketAddr,
         settings: WorkerSettings,
-    ) -> Worker {
+    ) -> Result<Worker> {
+        if !(1..=64).contains(&name.len()) || name.contains([' ', '\n']) {
+            return Err(crate::EngineError::InvalidSetting(format!(
+                "worker name {name:?}: names are 1 to 64 bytes without spaces or newlines"
+            )));
+        }
         let shared = Arc::new(Shared {
             name: name.to_owned(),
             engine,
@@ -154,7 +161,7 @@ impl Worker {
         });
         let task = tokio::spawn(subscription(shared.clone()));
         *shared.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
-        Worker { shared }
+        Ok(Worker { shared })
     }
 
     /// The view (dataset -> head version), or `None` while not serving.

@@ -46,7 +46,8 @@ async fn handle(dir: &tempfile::TempDir, label: &str) -> Engine {
 
 /// A worker `w` on its own handle, once it serves.
 async fn serving(dir: &tempfile::TempDir, address: SocketAddr, settings: WorkerSettings) -> Worker {
-    let worker = Worker::start("w", handle(dir, "w").await, address, settings);
+    let worker =
+        Worker::start("w", handle(dir, "w").await, address, settings).expect("a valid worker name");
     until_serving(&worker, &[("a", 0)]).await;
     worker
 }
@@ -76,8 +77,10 @@ async fn a_change_through_one_worker_reaches_the_other_by_notification() {
     let (dir, _setup) = store().await;
     let (address, _task) = broadcaster("127.0.0.1:0").await;
     let settings = WorkerSettings::default();
-    let one = Worker::start("one", handle(&dir, "one").await, address, settings);
-    let two = Worker::start("two", handle(&dir, "two").await, address, settings);
+    let one = Worker::start("one", handle(&dir, "one").await, address, settings)
+        .expect("a valid worker name");
+    let two = Worker::start("two", handle(&dir, "two").await, address, settings)
+        .expect("a valid worker name");
     until_serving(&one, &[("a", 0)]).await;
     until_serving(&two, &[("a", 0)]).await;
     assert_eq!(one.change("a", &[item("k1")]).await.unwrap().version, 1);
@@ -115,8 +118,10 @@ async fn workers_reconnect_resubscribe_and_resync_after_the_broadcaster_restarts
     let (address, task) = broadcaster("127.0.0.1:0").await;
     let mut settings = WorkerSettings::default();
     settings.silence = Duration::from_millis(200);
-    let one = Worker::start("one", handle(&dir, "one").await, address, settings);
-    let two = Worker::start("two", handle(&dir, "two").await, address, settings);
+    let one = Worker::start("one", handle(&dir, "one").await, address, settings)
+        .expect("a valid worker name");
+    let two = Worker::start("two", handle(&dir, "two").await, address, settings)
+        .expect("a valid worker name");
     until_serving(&two, &[("a", 0)]).await;
     until_serving(&one, &[("a", 0)]).await;
 
@@ -167,4 +172,20 @@ async fn a_stopped_worker_serves_nothing_and_leaves_the_broadcaster() {
     assert_eq!(worker.stopped().await, "stopped");
     assert_eq!(worker.view(), None);
     assert!(!worker.health().healthy());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_name_the_protocol_cannot_carry_is_refused() {
+    let (dir, _setup) = store().await;
+    let (address, _task) = broadcaster("127.0.0.1:0").await;
+    for name in ["", "two words", &"x".repeat(65)] {
+        let refused = Worker::start(
+            name,
+            handle(&dir, "w").await,
+            address,
+            WorkerSettings::default(),
+        );
+        let error = refused.err().expect("refused").to_string();
+        assert!(error.contains("1 to 64 bytes without spaces"), "{error}");
+    }
 }

@@ -198,7 +198,8 @@ async fn worker_node(shared: Arc<Shared>, index: usize) {
         return;
     };
     let settings = settings(&shared.plan);
-    let worker = Worker::start(&name, engine.clone(), shared.broadcaster, settings);
+    let worker = Worker::start(&name, engine.clone(), shared.broadcaster, settings)
+        .expect("a valid worker name");
     shared.set_current(index, Some(worker.clone()));
     tokio::spawn(probe(shared.clone(), index));
     if settings.on_disconnect == OnDisconnect::Exit {
@@ -209,7 +210,8 @@ async fn worker_node(shared: Arc<Shared>, index: usize) {
                 let why = worker.stopped().await;
                 shared.world.event("worker.exit", format!("{name}: {why}"));
                 tokio::time::sleep(RESPAWN).await;
-                worker = Worker::start(&name, engine.clone(), shared.broadcaster, settings);
+                worker = Worker::start(&name, engine.clone(), shared.broadcaster, settings)
+                    .expect("a valid worker name");
                 shared.set_current(index, Some(worker.clone()));
             }
         });
