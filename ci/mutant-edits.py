@@ -363,6 +363,12 @@ MUTANTS = [
     }
     fp!("engine.workers.resync.before_serve")""", """    let heads = shared.lock().view.clone();
     fp!("engine.workers.resync.before_serve")""")]),
+    dict(name="announce-only-own-changes", invariant="converges", budget=5000, scenario="broadcaster-disconnect",
+         story="after a resync the worker announces only its own failed publishes, not the heads it read, to\n"
+               "save traffic: a change whose publisher crashed between its commit and its publish reaches no\n"
+               "worker that stays connected.",
+         file="src/workers.rs", edits=[
+            ("""        let mut announced = heads.clone();""", """        let mut announced = BTreeMap::new();""")]),
 ]
 
 def main(names):
