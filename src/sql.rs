@@ -125,7 +125,9 @@ pub async fn retry_busy<T>(
     mut operation: impl FnMut(&Connection) -> rusqlite::Result<T>,
 ) -> Result<T> {
     for attempt in 1..=BUSY_ATTEMPTS {
-        match operation(connection) {
+        let outcome = operation(connection);
+        faultline_fp::settle().await;
+        match outcome {
             Err(error) if is_busy(&error) => {
                 faultline_fp::note("sqlite.busy", &name);
                 tokio::time::sleep(backoff(attempt)).await;

@@ -54,6 +54,11 @@ pub trait Simulation {
     fn decide(&self, point: &'static str) -> Decision;
     /// Records a named event with a detail (no decision).
     fn note(&self, name: &'static str, detail: &dyn fmt::Display);
+    /// The simulated time the work done since the last settle costs, to be slept now
+    /// (zero when the simulation charges nothing).
+    fn settle(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 thread_local! {
@@ -84,6 +89,7 @@ fn active() -> Option<Rc<dyn Simulation>> {
 /// The decision is taken before the first await, so the future holds no `Rc` and stays
 /// `Send` (engine futures must run on multi-threaded tokio too).
 pub async fn hit(point: &'static str) -> Result<(), Injected> {
+    settle().await;
     let decision = active().map(|simulation| simulation.decide(point));
     match decision {
         Some(decision) => apply(point, decision).await,
@@ -113,6 +119,16 @@ fn outside_simulation(point: &'static str) -> Result<(), Injected> {
     }) {
         Some(message) => Err(Injected { point, message }),
         None => Ok(()),
+    }
+}
+
+/// Pays the simulated time of the work done since the last settle (statements' I/O and
+/// SQLite's own work, as the simulation charges it) by sleeping that long in simulated
+/// time. Call it after each statement. Outside a simulation it is ready at once.
+pub async fn settle() {
+    let debt = active().map_or(Duration::ZERO, |simulation| simulation.settle());
+    if !debt.is_zero() {
+        tokio::time::sleep(debt).await;
     }
 }
 

@@ -74,3 +74,10 @@ macro_rules! fp {
 #[cfg(not(feature = "enabled"))]
 #[inline(always)]
 pub fn note(_name: &'static str, _detail: &dyn fmt::Display) {}
+
+/// Pays the simulated time of the work done since the last settle. Compiled out: ready.
+#[cfg(not(feature = "enabled"))]
+#[inline(always)]
+pub fn settle() -> core::future::Ready<()> {
+    core::future::ready(())
+}

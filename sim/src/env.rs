@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::crash::DiskKind;
+use crate::iotime::IoCost;
 use crate::limits::Limits;
 use crate::outcome::Error;
 
@@ -44,6 +45,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "where SQLite files live: memory (the simulated disk, default) or files (real files in the scratch directory)",
     ),
     (
+        "FAULTLINE_IO_COST",
+        "simulated time charged for I/O: off, or read=20us,write=10us,sync=1ms,steps=10us (the default; any subset)",
+    ),
+    (
         "FAULTLINE_REPORTS",
         "where failures are written (default ./reports)",
     ),
@@ -69,6 +74,8 @@ pub struct Settings {
     pub disk: DiskKind,
     /// `FAULTLINE_REPORTS`.
     pub reports: PathBuf,
+    /// `FAULTLINE_IO_COST`.
+    pub io_cost: IoCost,
 }
 
 /// Longest duration any setting accepts: a year, in seconds.
@@ -95,6 +102,12 @@ pub fn settings() -> Result<Settings, Error> {
             Err(_) => DiskKind::default(),
         },
         reports: path("FAULTLINE_REPORTS").unwrap_or_else(|| PathBuf::from("reports")),
+        io_cost: match std::env::var("FAULTLINE_IO_COST") {
+            Ok(text) => IoCost::parse(&text).map_err(|e| {
+                Error::BadInput(format!("FAULTLINE_IO_COST={text:?} is not valid: {e}"))
+            })?,
+            Err(_) => IoCost::default(),
+        },
     })
 }
 

@@ -14,6 +14,7 @@ pub mod crash;
 pub mod crash_points;
 pub mod env;
 pub mod faults;
+pub mod iotime;
 pub mod limits;
 pub mod memdisk;
 pub mod net;

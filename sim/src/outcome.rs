@@ -95,6 +95,8 @@ pub struct RunOutcome {
     /// The failpoint sites drawn on a restarted node before it reported itself ready (its
     /// recovery), in the order drawn.
     pub start_up_sites: Vec<String>,
+    /// The simulated time the run lasted, in nanoseconds.
+    pub simulated_ns: u64,
 }
 
 impl RunOutcome {
@@ -138,6 +140,9 @@ pub struct RunResult {
     pub trace: Option<Trace>,
     /// See [`RunOutcome::start_up_sites`].
     pub start_up_sites: Vec<String>,
+    /// See [`RunOutcome::simulated_ns`] (0 for a run that never finished).
+    #[serde(default)]
+    pub simulated_ns: u64,
 }
 
 impl RunResult {
@@ -154,6 +159,7 @@ impl RunResult {
             tape: (detail != Detail::Summary).then_some(outcome.tape),
             trace: (detail == Detail::Full).then_some(outcome.trace),
             start_up_sites: outcome.start_up_sites,
+            simulated_ns: outcome.simulated_ns,
         }
     }
 
@@ -169,6 +175,7 @@ impl RunResult {
             tape: None,
             trace: Some(Trace { events: partial }),
             start_up_sites: Vec::new(),
+            simulated_ns: 0,
         }
     }
 

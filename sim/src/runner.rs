@@ -6,11 +6,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use madsim::runtime::Runtime;
 use serde::{Deserialize, Serialize};
 
 use crate::crash::{Disk, DiskKind, ProcessCrash};
+use crate::iotime::IoCost;
 use crate::limits::Limits;
 use crate::memdisk::MemDisk;
 use crate::outcome::{environment, signature_of, Failure, FailureKind, Result, RunOutcome};
@@ -32,6 +34,8 @@ pub struct RunRequest {
     pub scratch: PathBuf,
     /// Where the run's SQLite files live.
     pub disk: DiskKind,
+    /// What the run's I/O costs in simulated time.
+    pub io_cost: IoCost,
 }
 
 /// Runs once, on a new thread, and waits for it. An error is a fault of the environment
@@ -79,13 +83,16 @@ fn run_on_this_thread(
     if let Some(observer) = observer {
         world.observe(observer);
     }
+    let simulated = std::cell::RefCell::new(Duration::ZERO);
     let result = catch_unwind(AssertUnwindSafe(|| {
         let mut runtime = Runtime::with_seed_and_config(request.seed, madsim::Config::default());
         runtime.set_time_limit(request.limits.time_limit);
         let _installed = faultline_fp::install(world.bridge());
+        let _charged = crate::iotime::activate(request.io_cost);
         runtime.block_on(async {
             world.start();
             scenario.run(world.clone()).await;
+            *simulated.borrow_mut() = world.elapsed();
             world.stop_nodes().await;
         });
     }));
@@ -111,6 +118,7 @@ fn run_on_this_thread(
         Ok(()) => finished.failure,
     };
     let mut tape = Tape::new(scenario.name(), request.seed);
+    tape.io_cost = request.io_cost.to_string();
     tape.entries = finished.entries;
     tape.expected = Some(Expected {
         signature: signature_of(failure.as_ref()),
@@ -125,6 +133,7 @@ fn run_on_this_thread(
         divergence: finished.divergence,
         hits: finished.hits,
         start_up_sites: finished.start_up_sites,
+        simulated_ns: simulated.into_inner().as_nanos() as u64,
     })
 }
 
@@ -143,6 +152,7 @@ fn scratch_nearly_full(dir: &Path) -> Option<u64> {
 /// process. ahash's fixed seeds (used by rusqlite's statement cache) are one such.
 fn warm_up() {
     let _ = ahash::RandomState::new();
+    crate::iotime::install_step_charge();
 }
 
 fn classify_panic(panic: &(dyn std::any::Any + Send)) -> Failure {

@@ -19,7 +19,9 @@ pub const TAPE_FORMAT: &str = "faultline-tape";
 ///
 /// Version 2: failpoint sites name the node (`fp/<node>/<point>#<hit>`, hits counted per
 /// node); a version 1 tape's failpoint entries would match nothing.
-pub const TAPE_VERSION: u32 = 2;
+/// Version 3: statements cost simulated time (`io_cost`, see [`crate::iotime`]), so every
+/// run's timing, and with it its interleavings, differs from version 2's.
+pub const TAPE_VERSION: u32 = 3;
 
 /// One decision: the site that asked and the value it got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +52,9 @@ pub struct Tape {
     pub scenario: String,
     /// The run's seed (also seeds the simulator's scheduler).
     pub seed: u64,
+    /// The I/O cost model the run charged ([`crate::iotime::IoCost`]'s text); a replay uses
+    /// it.
+    pub io_cost: String,
     /// The decisions, in the order they were made.
     pub entries: Vec<Entry>,
     /// What replaying it gives, when known.
@@ -65,9 +70,16 @@ impl Tape {
             version: TAPE_VERSION,
             scenario: scenario.to_owned(),
             seed,
+            io_cost: crate::iotime::IoCost::default().to_string(),
             entries: Vec::new(),
             expected: None,
         }
+    }
+
+    /// The cost model the tape ran under (the default if its text does not parse, which
+    /// [`Tape::parse`] refuses).
+    pub fn io_cost(&self) -> crate::iotime::IoCost {
+        crate::iotime::IoCost::parse(&self.io_cost).unwrap_or_default()
     }
 
     /// Entries whose value is not the default 0: the tape's size for shrinking.
@@ -114,6 +126,9 @@ impl Tape {
         }
         let tape: Tape =
             serde_json::from_value(value).map_err(|e| format!("malformed tape: {e}"))?;
+        if let Err(error) = crate::iotime::IoCost::parse(&tape.io_cost) {
+            return Err(format!("malformed tape: \"io_cost\": {error}"));
+        }
         let mut seen = BTreeSet::new();
         if let Some(entry) = tape.entries.iter().find(|e| !seen.insert(e.site.as_str())) {
             return Err(format!(

@@ -25,12 +25,17 @@ pub fn run(name: &str, seed: u64, source: Source) -> RunOutcome {
 
 /// One run of `name` with `seed` from `source`, with default limits, on `disk`.
 pub fn run_on(name: &str, seed: u64, source: Source, disk: DiskKind) -> RunOutcome {
+    let io_cost = match &source {
+        Source::Seed => faultline_sim::iotime::IoCost::default(),
+        Source::Replay(tape) | Source::Lenient(tape) => tape.io_cost(),
+    };
     let request = RunRequest {
         seed,
         source,
         limits: Limits::default(),
         scratch: std::env::temp_dir(),
         disk,
+        io_cost,
     };
     runner::run(scenario(name), request).expect("the run's environment is usable")
 }

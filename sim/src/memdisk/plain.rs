@@ -81,6 +81,8 @@ impl FileSystem for PlainFiles {
         drop(registry);
         let mut state = file.state();
         state.content.replace_synced(bytes);
+        crate::iotime::write(bytes.len());
+        crate::iotime::sync();
         Ok(())
     }
 
@@ -101,6 +103,7 @@ impl FileSystem for PlainFiles {
         let file = registry().files.get(&path).cloned();
         let file = file.ok_or_else(|| not_found(&path))?;
         let bytes = file.state().content.bytes().to_vec();
+        crate::iotime::read(bytes.len());
         Ok(bytes)
     }
 

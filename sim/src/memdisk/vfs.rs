@@ -357,6 +357,7 @@ unsafe extern "C" fn x_read(
     let state = state(file);
     let shared = state.file.state();
     let out = std::slice::from_raw_parts_mut(buffer as *mut u8, amount as usize);
+    crate::iotime::read(out.len());
     let bytes = shared.content.bytes();
     let start = (offset as usize).min(bytes.len());
     let available = (bytes.len() - start).min(out.len());
@@ -377,6 +378,7 @@ unsafe extern "C" fn x_write(
     let state = state(file);
     let mut shared = state.file.state();
     let data = std::slice::from_raw_parts(buffer as *const u8, amount as usize);
+    crate::iotime::write(data.len());
     shared.content.write(offset as usize, data);
     ffi::SQLITE_OK
 }
@@ -388,6 +390,7 @@ unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: ffi::sqlite3
 
 unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, _: c_int) -> c_int {
     state(file).file.state().content.sync();
+    crate::iotime::sync();
     ffi::SQLITE_OK
 }
 

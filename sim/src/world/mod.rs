@@ -161,6 +161,13 @@ impl World {
         self.start_network_faults();
     }
 
+    /// Simulated time since the run started.
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.state()
+            .start
+            .map_or(std::time::Duration::ZERO, |start| start.elapsed())
+    }
+
     /// The run's seed.
     pub fn seed(&self) -> u64 {
         self.shared.seed
@@ -412,6 +419,10 @@ impl Simulation for Bridge {
 
     fn note(&self, name: &'static str, detail: &dyn fmt::Display) {
         self.world.event(name, detail);
+    }
+
+    fn settle(&self) -> std::time::Duration {
+        crate::iotime::settle()
     }
 }
 
