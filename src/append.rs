@@ -1,5 +1,6 @@
 //! Appending items to a dataset: pin a base, write the sidecar, stage the rows as version
-//! N+1, publish by compare-and-swap in the manifest, remove the sidecar, acknowledge.
+//! N+1, publish by compare-and-swap in the manifest, stamp the rows with their version,
+//! remove the sidecar, acknowledge.
 //!
 //! A lost race is [`EngineError::Conflict`]; the staged rows are removed before it returns,
 //! so a caller may retry on a fresh base. Once the compare-and-swap commits, the write is
@@ -13,7 +14,7 @@ use crate::error::{EngineError, Result};
 use crate::manifest::{self, Link};
 use crate::sidecar::{self, Sidecar};
 use crate::table::{self, Item};
-use crate::{records, sql, Engine};
+use crate::{layout, records, sql, Engine};
 
 /// What one write adds: dataset items, or node records (keyed JSON objects).
 #[derive(Debug, Clone, Copy)]
@@ -82,7 +83,9 @@ impl Engine {
             self.abandon(dataset, &link.txid).await;
             return Err(error);
         }
-        self.finish(&link.txid).await;
+        if self.stamp(dataset, &link).await {
+            self.finish(&link.txid).await;
+        }
         Ok(Receipt {
             version: link.version,
             txid: link.txid,
@@ -145,6 +148,38 @@ impl Engine {
             Ok(()) => {}
             Err(error) => faultline_fp::note("engine.abandon_incomplete", &error),
         }
+    }
+
+    /// After the publish committed: stamp the rows with the version that published them. On
+    /// a failure the sidecar stays, so that recovery stamps them once this handle is gone
+    /// (the write is still acknowledged: it is durable).
+    async fn stamp(&self, dataset: &str, link: &Link) -> bool {
+        if layout::is_record_table(dataset) {
+            return true;
+        }
+        let stamped = match fp!("engine.append.before_stamp").await {
+            Ok(()) => self.stamp_rows(dataset, &link.txid, link.version).await,
+            Err(injected) => Err(injected.into()),
+        };
+        match stamped {
+            Ok(_) => true,
+            Err(error) => {
+                faultline_fp::note("engine.stamp_deferred", &error);
+                false
+            }
+        }
+    }
+
+    /// Stamps the rows `txid` staged in `dataset` with `version` (idempotent).
+    pub(crate) async fn stamp_rows(
+        &self,
+        dataset: &str,
+        txid: &str,
+        version: u64,
+    ) -> Result<usize> {
+        let table = self.table(dataset).await?;
+        let mut connection = table.lock().await;
+        table::stamp(&mut connection, txid, version).await
     }
 
     /// After the publish committed: remove the sidecar. Failures are kept for a later retry.

@@ -12,6 +12,8 @@
 #![deny(missing_docs)]
 
 mod append;
+pub mod backfill;
+pub mod background;
 pub mod broadcast;
 pub mod error;
 pub mod layout;

@@ -11,7 +11,7 @@ use crate::error::{EngineError, Result};
 use crate::sql;
 
 /// The manifest schema version stamped in `user_version`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tables(
@@ -40,6 +40,16 @@ CREATE TABLE IF NOT EXISTS leases(
     migration TEXT NOT NULL,
     owner INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS background(
+    name TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    owner INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    error TEXT,
+    rows_processed INTEGER NOT NULL,
+    rows_total INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
 ";
 
 /// One published version of a table.
@@ -57,7 +67,7 @@ pub struct Link {
 
 /// Creates the manifest's tables if they are missing.
 pub async fn create(connection: &mut Connection) -> Result<()> {
-    sql::ensure_schema(connection, "manifest.create", SCHEMA, SCHEMA_VERSION).await
+    sql::ensure_schema(connection, "manifest.create", SCHEMA, SCHEMA_VERSION, &[]).await
 }
 
 /// Registers a new owner (an open handle) and returns its id.

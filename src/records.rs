@@ -40,7 +40,7 @@ pub enum Stored {
 
 /// Creates the record table's schema if missing.
 pub async fn create(connection: &mut Connection) -> Result<()> {
-    sql::ensure_schema(connection, "records.create", SCHEMA, SCHEMA_VERSION).await
+    sql::ensure_schema(connection, "records.create", SCHEMA, SCHEMA_VERSION, &[]).await
 }
 
 /// Inside an open write transaction: inserts JSON records tagged with `txid`.

@@ -2,7 +2,8 @@
 //!
 //! Each sidecar left by a dead owner is classified against the manifest:
 //! * **published**: the manifest's chain holds its txid, so its rows are live. The sweep rolls
-//!   forward: the rows stay and only the sidecar goes.
+//!   forward: the rows stay, get the version that published them if the write died before
+//!   stamping them, and the sidecar goes.
 //! * **unpublished**: the write never won its compare-and-swap. The sweep rolls back: it
 //!   deletes the rows the write staged, then the sidecar.
 //!
@@ -32,6 +33,8 @@ pub struct RecoveryReport {
     pub migrations_rolled_forward: u32,
     /// Leases released whose migration never started.
     pub leases_released: u32,
+    /// Background migrations marked failed because their owner died mid-attempt.
+    pub background_failed: u32,
 }
 
 /// Sweeps every pending write of a dead owner.
@@ -56,6 +59,7 @@ pub async fn sweep(engine: &Engine) -> Result<RecoveryReport> {
         }
     }
     sweep_migrations(engine, &mut report).await?;
+    report.background_failed = crate::background::fail_orphaned(engine).await?;
     forget_dead_owners(store, engine.owner())?;
     Ok(report)
 }
@@ -86,7 +90,15 @@ enum Outcome {
 async fn recover(engine: &Engine, sidecar: &Sidecar) -> Result<Outcome> {
     let published = engine.published(&sidecar.txid).await?;
     let outcome = match published {
-        Some(_) => Outcome::RolledForward,
+        Some(link) => {
+            if !crate::layout::is_record_table(&sidecar.table) {
+                fp!("engine.recovery.before_stamp").await?;
+                engine
+                    .stamp_rows(&sidecar.table, &sidecar.txid, link.version)
+                    .await?;
+            }
+            Outcome::RolledForward
+        }
         None => {
             fp!("engine.recovery.before_unstage").await?;
             engine.unstage(&sidecar.table, &sidecar.txid).await?;

@@ -175,7 +175,14 @@ impl Engine {
         let mut guard = self.inner.scopes.connection.lock().await;
         if guard.is_none() {
             let mut connection = sql::open(&crate::layout::scopes(self.dir()))?;
-            sql::ensure_schema(&mut connection, "scopes.create", SCHEMA, SCHEMA_VERSION).await?;
+            sql::ensure_schema(
+                &mut connection,
+                "scopes.create",
+                SCHEMA,
+                SCHEMA_VERSION,
+                &[],
+            )
+            .await?;
             *guard = Some(connection);
         }
         Ok(guard)

@@ -72,11 +72,14 @@ pub fn configure(connection: &Connection) -> rusqlite::Result<()> {
 /// Creates a file's schema once: if its `user_version` is not `version`, switches it to WAL
 /// (a setting the file keeps) and runs `schema` in one transaction, then stamps the version.
 /// Opening an existing file costs one pragma read, not a parse of every `CREATE`.
+/// A file stamped with a version that `upgrades` lists gets that upgrade script instead
+/// (in one transaction, with the new stamp).
 pub async fn ensure_schema(
     connection: &mut Connection,
     name: &'static str,
     schema: &str,
     version: u32,
+    upgrades: &[(u32, &str)],
 ) -> Result<()> {
     retry_busy(connection, name, configure).await?;
     let current: u32 = retry_busy(connection, name, |c| {
@@ -85,6 +88,17 @@ pub async fn ensure_schema(
     .await?;
     if current == version {
         return Ok(());
+    }
+    if let Some((_, upgrade)) = upgrades.iter().find(|(from, _)| *from == current) {
+        let script = format!("BEGIN IMMEDIATE; {upgrade} PRAGMA user_version = {version}; COMMIT;");
+        return retry_busy(connection, name, |c| {
+            let outcome = c.execute_batch(&script);
+            if outcome.is_err() {
+                rollback_quietly(c);
+            }
+            outcome
+        })
+        .await;
     }
     retry_busy(connection, name, |c| {
         c.pragma_update(None, "journal_mode", "WAL")

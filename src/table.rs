@@ -11,17 +11,25 @@ use crate::error::Result;
 use crate::sql;
 
 /// The table file schema version stamped in `user_version`.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// Version 2 adds `version`, the published version whose write added the row. A write
+/// stamps its rows once its publish committed ([`stamp`]); rows of a version 1 file get
+/// theirs from the background backfill ([`crate::backfill`]).
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items(
     seq INTEGER PRIMARY KEY,
     txid TEXT NOT NULL,
     key TEXT NOT NULL,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    version INTEGER
 );
 CREATE INDEX IF NOT EXISTS items_txid ON items(txid);
 ";
+
+/// From version 1: the rows a version 1 engine wrote have no version yet.
+const UPGRADES: &[(u32, &str)] = &[(1, "ALTER TABLE items ADD COLUMN version INTEGER;")];
 
 /// One item of a dataset.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,7 +42,7 @@ pub struct Item {
 
 /// Creates the table file's schema if missing.
 pub async fn create(connection: &mut Connection) -> Result<()> {
-    sql::ensure_schema(connection, "table.create", SCHEMA, SCHEMA_VERSION).await
+    sql::ensure_schema(connection, "table.create", SCHEMA, SCHEMA_VERSION, UPGRADES).await
 }
 
 /// Inside an open write transaction: inserts `items` tagged with `txid`.
@@ -51,6 +59,18 @@ pub fn insert(connection: &Connection, txid: &str, items: &[Item]) -> Result<()>
 pub async fn unstage(connection: &mut Connection, txid: &str) -> Result<usize> {
     sql::retry_busy(connection, "table.unstage", |c| {
         c.run("DELETE FROM items WHERE txid = ?1", [txid])
+    })
+    .await
+}
+
+/// Stamps the rows of `txid` with the version that published them (rows already stamped
+/// keep theirs). Returns how many it stamped.
+pub async fn stamp(connection: &mut Connection, txid: &str, version: u64) -> Result<usize> {
+    sql::retry_busy(connection, "table.stamp", |c| {
+        c.run(
+            "UPDATE items SET version = ?2 WHERE txid = ?1 AND version IS NULL",
+            params![txid, version],
+        )
     })
     .await
 }
