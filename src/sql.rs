@@ -89,10 +89,19 @@ pub async fn ensure_schema(
     if current == version {
         return Ok(());
     }
-    if let Some((_, upgrade)) = upgrades.iter().find(|(from, _)| *from == current) {
-        let script = format!("BEGIN IMMEDIATE; {upgrade} PRAGMA user_version = {version}; COMMIT;");
+    if let Some((from, upgrade)) = upgrades.iter().find(|(from, _)| *from == current) {
+        // Another handle may upgrade the file first: the version is read again under the
+        // write lock, and the upgrade runs only if it still applies.
+        let script = format!("{upgrade} PRAGMA user_version = {version};");
         return retry_busy(connection, name, |c| {
-            let outcome = c.execute_batch(&script);
+            c.control("BEGIN IMMEDIATE")?;
+            let outcome = c
+                .pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0))
+                .and_then(|now| match now == *from {
+                    true => c.execute_batch(&script),
+                    false => Ok(()),
+                })
+                .and_then(|()| c.control("COMMIT"));
             if outcome.is_err() {
                 rollback_quietly(c);
             }

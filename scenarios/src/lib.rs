@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use faultline_sim::Scenario;
 
+pub mod backfill;
 pub mod broadcast;
 pub mod canary;
 pub mod concurrent_writers;
@@ -23,6 +24,7 @@ pub fn registry() -> Vec<Arc<dyn Scenario>> {
         Arc::new(schema_apply::SchemaApply),
         Arc::new(delete_fetch::DeleteVsFetch),
         Arc::new(broadcast::BroadcasterDisconnect),
+        Arc::new(backfill::Backfill),
         Arc::new(canary::Canary),
         Arc::new(net_canary::NetCanary),
     ]

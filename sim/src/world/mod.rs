@@ -60,6 +60,18 @@ struct State {
     start_up_sites: Vec<String>,
     observer: Option<Observer>,
     network: net::Network,
+    injected: Vec<Injection>,
+}
+
+/// An error the run injected at a failpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injection {
+    /// Simulated nanoseconds since the run started (the trace's clock).
+    pub at: u64,
+    /// The node it was injected on.
+    pub node: String,
+    /// The failpoint.
+    pub point: &'static str,
 }
 
 impl State {
@@ -129,6 +141,7 @@ impl World {
             start_up_sites: Vec::new(),
             observer: None,
             network: net::Network::default(),
+            injected: Vec::new(),
         };
         let shared = Shared {
             seed,
@@ -159,6 +172,11 @@ impl World {
         state.start = Some(Instant::now());
         drop(state);
         self.start_network_faults();
+    }
+
+    /// Every error injected so far, in order.
+    pub fn injected_errors(&self) -> Vec<Injection> {
+        self.state().injected.clone()
     }
 
     /// Simulated time since the run started.
@@ -446,6 +464,13 @@ fn draw_decision(
     }
     if decision != Decision::Continue {
         let time_ns = state.start.map_or(0, |s| s.elapsed().as_nanos() as u64);
+        if let Decision::Error = decision {
+            state.injected.push(Injection {
+                at: time_ns,
+                node: name.clone(),
+                point,
+            });
+        }
         let detail = format!("{point}#{} -> {}", site.hit, decision.describe());
         state.push(Event {
             time_ns,

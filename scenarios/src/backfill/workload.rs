@@ -1,0 +1,451 @@
+//! The backfill workload under the simulator: a store an older engine wrote (rows without a
+//! version, orphans among them), a backfiller node running the item-version backfill with
+//! a reader on its own handle, an observer node reading the status row, writer nodes
+//! appending; crashes and injected errors; then healing, the final store and the checks.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use faultline::backfill::{self, BackfillSettings, Cancel};
+use faultline::background::{Migration, Status};
+use faultline::{Engine, EngineError, Item};
+use faultline_sim::world::World;
+
+use super::invariants::{self, Attempt, Ended, FinalStore, History, Observation, Read, Row};
+use super::plan::{self, Plan, DATASET};
+use crate::support::{self, Backoff};
+
+/// The calibration dataset: `batch` eligible rows over a chain as long as the main one's.
+const CALIBRATION: &str = "calibration";
+/// Time between two reads on the backfilling handle.
+const READ_EVERY: Duration = Duration::from_millis(2);
+/// Time between two reads of the status row.
+const OBSERVE_EVERY: Duration = Duration::from_millis(5);
+/// Slack of reader-wait-bounded over one batch and the yield: the read's own statements
+/// and a writer's or an observer's statement queued ahead of it.
+const SLACK: Duration = Duration::from_millis(4);
+/// Attempts at an append that keeps losing the compare-and-swap.
+const ATTEMPTS: usize = 12;
+/// Payload of every row (a few rows per page, so a batch's pages grow with its rows).
+const PAYLOAD: usize = 400;
+
+struct Shared {
+    world: World,
+    plan: Plan,
+    history: Mutex<History>,
+    done: AtomicBool,
+    writers_done: Vec<AtomicBool>,
+    progress: Vec<AtomicUsize>,
+}
+
+impl Shared {
+    fn history(&self) -> std::sync::MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now(&self) -> u64 {
+        self.world.elapsed().as_nanos() as u64
+    }
+
+    fn finished(&self) -> bool {
+        self.done.load(Ordering::SeqCst)
+            && self.writers_done.iter().all(|d| d.load(Ordering::SeqCst))
+    }
+}
+
+fn settings(plan: &Plan, yield_ms: i64) -> BackfillSettings {
+    BackfillSettings {
+        batch_size: plan.batch,
+        yield_ms,
+        progress_every: Duration::from_millis(plan.progress_every_ms),
+    }
+}
+
+pub async fn run(world: World) {
+    faultline::sql::seed_prng(world.seed());
+    let plan = plan::draw(|site, bound| world.draw(site, bound));
+    world.event(
+        "plan",
+        format!(
+            "{} rows, {} orphans, batch {}, yield {}ms, cancel {:?}, writers {:?}",
+            plan.rows, plan.orphans, plan.batch, plan.yield_ms, plan.cancel_after_ms, plan.writers
+        ),
+    );
+    let Some(batch_cost) = set_up(&world, &plan).await else {
+        return;
+    };
+    let bound = batch_cost + Duration::from_millis(plan.yield_ms as u64) + SLACK;
+    world.event(
+        "calibrated",
+        format!(
+            "one batch {}us, read bound {}us",
+            batch_cost.as_micros(),
+            bound.as_micros()
+        ),
+    );
+    let writers = plan.writers.len();
+    let shared = Arc::new(Shared {
+        world: world.clone(),
+        plan,
+        history: Mutex::new(History::default()),
+        done: AtomicBool::new(false),
+        writers_done: (0..writers).map(|_| AtomicBool::new(false)).collect(),
+        progress: (0..writers).map(|_| AtomicUsize::new(0)).collect(),
+    });
+    {
+        let shared = shared.clone();
+        world.add_node("backfiller", move || backfiller(shared.clone()));
+    }
+    {
+        let shared = shared.clone();
+        world.add_node("observer", move || observer(shared.clone()));
+    }
+    for index in 0..writers {
+        let shared = shared.clone();
+        world.add_node(&Plan::writer_name(index), move || {
+            writer(shared.clone(), index)
+        });
+    }
+    let finished = support::faults_then_heal(&world, || shared.finished()).await;
+    if world.has_failed() {
+        return;
+    }
+    if !finished {
+        let why = match shared.done.load(Ordering::SeqCst) {
+            true => "the writers had not finished their appends after healing",
+            false => "the backfill was not done within the liveness bound after healing",
+        };
+        world.fail_liveness("backfill-terminates", why);
+        return;
+    }
+    // Every node has returned, so every handle is gone: the checker's recovery stamps what
+    // a writer left to it.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let store = match final_store(&world).await {
+        Ok(store) => store,
+        Err(error) => return world.fail("open-succeeds", format!("the checker: {error}")),
+    };
+    world.event(
+        "checked",
+        format!(
+            "{} rows, final status {:?}",
+            store.rows.len(),
+            store.status.as_ref().map(|r| &r.status)
+        ),
+    );
+    check(&shared, &store, bound);
+}
+
+fn payload(key: &str) -> String {
+    let mut payload = format!("{key}:");
+    while payload.len() < PAYLOAD {
+        payload.push_str(key);
+    }
+    payload.truncate(PAYLOAD);
+    payload
+}
+
+fn items(prefix: &str, count: u64) -> Vec<Item> {
+    (0..count)
+        .map(|n| {
+            let key = format!("{prefix}-{n}");
+            Item {
+                payload: payload(&key),
+                key,
+            }
+        })
+        .collect()
+}
+
+/// Writes the store an older engine would have left (rows with no version, orphans), then
+/// measures one batch's cost on the calibration dataset. `None` once a failure is recorded.
+async fn set_up(world: &World, plan: &Plan) -> Option<Duration> {
+    let engine = support::open_or_fail(world, "setup", "open-succeeds").await?;
+    let links = plan.rows.div_ceil(plan::SETUP_APPEND);
+    let result = async {
+        for dataset in [DATASET, CALIBRATION] {
+            engine.create_dataset(dataset).await?;
+        }
+        for link in 0..links {
+            let count = plan::SETUP_APPEND.min(plan.rows - link * plan::SETUP_APPEND);
+            engine
+                .append(DATASET, &items(&format!("setup-{link}"), count))
+                .await?;
+            let share = plan.batch as u64 / links + u64::from(link < plan.batch as u64 % links);
+            engine
+                .append(CALIBRATION, &items(&format!("calibration-{link}"), share))
+                .await?;
+        }
+        Ok::<(), EngineError>(())
+    }
+    .await;
+    if let Err(error) = result {
+        world.fail(
+            "open-succeeds",
+            format!("the setup could not write: {error}"),
+        );
+        return None;
+    }
+    drop(engine);
+    if let Err(error) = make_old(world, plan.orphans) {
+        world.fail(
+            "open-succeeds",
+            format!("the setup could not age the store: {error}"),
+        );
+        return None;
+    }
+    let engine = support::open_or_fail(world, "calibrate", "open-succeeds").await?;
+    let started = tokio::time::Instant::now();
+    let calibrated = engine
+        .backfill_versions(CALIBRATION, &settings(plan, 0), &Cancel::default())
+        .await;
+    let cost = started.elapsed();
+    match calibrated {
+        Ok(report) if report.processed == plan.batch as u64 => Some(cost),
+        other => {
+            world.fail(
+                "errors-propagate",
+                format!(
+                    "the calibration backfill of {} rows gave {other:?}",
+                    plan.batch
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Turns the table files back into what a version 1 engine wrote: no `version` column, and
+/// `orphans` rows staged by a txid no version publishes.
+fn make_old(world: &World, orphans: u64) -> rusqlite::Result<()> {
+    for dataset in [DATASET, CALIBRATION] {
+        let path = faultline::layout::table(&world.store_dir(), dataset);
+        let connection = rusqlite::Connection::open(path)?;
+        if dataset == DATASET {
+            for item in items("orphan", orphans) {
+                connection.execute(
+                    "INSERT INTO items(txid, key, payload) VALUES ('orphan-tx', ?1, ?2)",
+                    (&item.key, &item.payload),
+                )?;
+            }
+        }
+        connection
+            .execute_batch("ALTER TABLE items DROP COLUMN version; PRAGMA user_version = 1;")?;
+    }
+    Ok(())
+}
+
+fn row_of(migration: Migration) -> Row {
+    Row {
+        status: migration.status.as_str().to_owned(),
+        attempt: migration.attempt,
+        processed: migration.rows_processed,
+        total: migration.rows_total,
+        error: migration.error,
+    }
+}
+
+async fn observe(shared: &Shared, engine: &Engine) {
+    let row = engine
+        .background_migration(&backfill::migration_name(DATASET))
+        .await
+        .map(|found| found.map(row_of))
+        .map_err(|e| e.to_string());
+    let at = shared.now();
+    shared.history().observations.push(Observation { at, row });
+}
+
+/// The backfilling node: a reader on its own handle, and attempts until one is done.
+async fn backfiller(shared: Arc<Shared>) {
+    let world = &shared.world;
+    let Some(engine) = support::open_or_fail(world, "backfiller", "open-succeeds").await else {
+        return;
+    };
+    let reader = {
+        let (shared, engine) = (shared.clone(), engine.clone());
+        tokio::spawn(async move {
+            loop {
+                let at = shared.now();
+                if engine.item_count(DATASET).await.is_ok() {
+                    let done = shared.now();
+                    shared.history().reads.push(Read { at, done });
+                }
+                tokio::time::sleep(READ_EVERY).await;
+            }
+        })
+    };
+    let mut backoff = Backoff::new(Duration::from_millis(5));
+    while !shared.done.load(Ordering::SeqCst) {
+        let cancel = Cancel::default();
+        let index = {
+            let mut history = shared.history();
+            history.attempts.push(Attempt {
+                started: shared.now(),
+                ended: None,
+                canceled_at: None,
+            });
+            history.attempts.len() - 1
+        };
+        let canceller = (index == 0)
+            .then_some(shared.plan.cancel_after_ms)
+            .flatten()
+            .map(|after| {
+                let (shared, cancel) = (shared.clone(), cancel.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(after)).await;
+                    shared.history().attempts[index].canceled_at = Some(shared.now());
+                    cancel.cancel();
+                })
+            });
+        let result = engine
+            .backfill_versions(
+                DATASET,
+                &settings(&shared.plan, shared.plan.yield_ms),
+                &cancel,
+            )
+            .await;
+        if let Some(canceller) = canceller {
+            canceller.abort();
+        }
+        let ended = match &result {
+            Ok(report) => Ended::Report {
+                status: report.status.as_str().to_owned(),
+                attempt: report.attempt,
+                processed: report.processed,
+                total: report.total,
+            },
+            Err(error) => Ended::Error(error.to_string()),
+        };
+        world.event("backfill", format!("{ended:?}"));
+        shared.history().attempts[index].ended = Some((shared.now(), ended));
+        observe(&shared, &engine).await;
+        match result {
+            Ok(report) if report.status == Status::Done => {
+                shared.done.store(true, Ordering::SeqCst)
+            }
+            Ok(_) => {}
+            Err(_) => backoff.pause().await,
+        }
+    }
+    reader.abort();
+}
+
+/// Reads the status row on its own handle until the backfill is done.
+async fn observer(shared: Arc<Shared>) {
+    let Some(engine) = support::open_or_fail(&shared.world, "observer", "open-succeeds").await
+    else {
+        return;
+    };
+    while !shared.done.load(Ordering::SeqCst) {
+        observe(&shared, &engine).await;
+        tokio::time::sleep(OBSERVE_EVERY).await;
+    }
+}
+
+/// A writer: appends new rows (stamped on the writers' path) during the backfill.
+async fn writer(shared: Arc<Shared>, index: usize) {
+    let world = &shared.world;
+    let name = Plan::writer_name(index);
+    let Some(engine) = support::open_or_fail(world, &name, "open-succeeds").await else {
+        return;
+    };
+    let appends = &shared.plan.writers[index];
+    loop {
+        let slot = shared.progress[index].fetch_add(1, Ordering::SeqCst);
+        let Some(pause) = appends.get(slot) else {
+            break;
+        };
+        tokio::time::sleep(Duration::from_millis(*pause)).await;
+        let rows = items(&format!("{name}-{slot}"), plan::WRITER_ROWS);
+        let mut backoff = Backoff::new(Duration::from_millis(2));
+        for _ in 0..ATTEMPTS {
+            match engine.append(DATASET, &rows).await {
+                Ok(receipt) => {
+                    world.event("append", format!("v{}", receipt.version));
+                    break;
+                }
+                Err(error) if error.is_conflict() => backoff.pause().await,
+                Err(error) => {
+                    world.event("append.error", &error);
+                    break;
+                }
+            }
+        }
+    }
+    shared.writers_done[index].store(true, Ordering::SeqCst);
+}
+
+/// Reads the final store through a fresh handle (its recovery ran first).
+async fn final_store(world: &World) -> Result<FinalStore, String> {
+    let checker = support::open(world, "checker")
+        .await
+        .map_err(|e| e.to_string())?;
+    let chain: BTreeMap<String, u64> = checker
+        .versions(DATASET)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|link| (link.txid, link.version))
+        .collect();
+    let status = checker
+        .background_migration(&backfill::migration_name(DATASET))
+        .await
+        .map_err(|e| e.to_string())?
+        .map(row_of);
+    let path = faultline::layout::table(&world.store_dir(), DATASET);
+    let rows = (|| {
+        let connection = rusqlite::Connection::open(path)?;
+        let mut statement =
+            connection.prepare("SELECT seq, txid, version FROM items ORDER BY seq")?;
+        let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+    })()
+    .map_err(|e| e.to_string())?;
+    Ok(FinalStore {
+        rows,
+        chain,
+        status,
+    })
+}
+
+/// Every check over the history and the final store; the first one broken is the failure.
+fn check(shared: &Shared, store: &FinalStore, bound: Duration) {
+    let mut history = shared.history().clone();
+    history.injections = shared
+        .world
+        .injected_errors()
+        .into_iter()
+        .filter(|i| i.node == "backfiller")
+        .filter(|i| {
+            i.point.starts_with("engine.backfill.") || i.point.starts_with("engine.background.")
+        })
+        .filter(|i| i.point != "engine.background.read")
+        .map(|i| i.at)
+        .collect();
+    history.observations.push(Observation {
+        at: shared.now(),
+        row: Ok(store.status.clone()),
+    });
+    let grace = bound.as_nanos() as u64;
+    let checks: [(&str, Result<(), String>); 5] = [
+        ("done-means-done", invariants::done_means_done(store)),
+        ("errors-propagate", invariants::errors_propagate(&history)),
+        (
+            "cancel-is-partial",
+            invariants::cancel_is_partial(&history, store.status.as_ref(), grace),
+        ),
+        ("progress-honest", invariants::progress_honest(&history)),
+        (
+            "reader-wait-bounded",
+            invariants::reader_wait_bounded(&history, bound.as_nanos() as u64),
+        ),
+    ];
+    for (invariant, result) in checks {
+        if let Err(message) = result {
+            shared.world.fail(invariant, message);
+            return;
+        }
+    }
+}
