@@ -58,7 +58,7 @@ MUTANTS = [
     dict(name="recovery-forgets-published", invariant="durable-ack", budget=5000, scenario="concurrent-writers",
          story="the recovery sweep treats every leftover sidecar as an unpublished write and deletes its\n"
                "staged rows, even when the manifest already published them.",
-         file="src/recovery.rs", edits=[("        Some(_) => Outcome::RolledForward,\n        None => {", "        _ => {")]),
+         file="src/recovery.rs", edits=[("    let published = engine.published(&sidecar.txid).await?;", "    let published: Option<crate::Link> = None;")]),
     dict(name="single-step-pin", invariant="open-succeeds", budget=6000, scenario="schema-apply",
          story="the migration sidecar pins the single-step post-commit version (expected + 1) and the recovery\n"
                "classifier compares tables to that pin: a migration that moved a table several versions and\n"
@@ -369,6 +369,67 @@ MUTANTS = [
                "worker that stays connected.",
          file="src/workers.rs", edits=[
             ("""        let mut announced = heads.clone();""", """        let mut announced = BTreeMap::new();""")]),
+    dict(name="single-statement-backfill", invariant="reader-wait-bounded", budget=2000, scenario="backfill",
+         story="the backfill stamps every eligible row in one correlated UPDATE (no LIMIT): correct rows, but\n"
+               "the one transaction holds the backfilling handle's connection for the whole table, and every\n"
+               "reader on that handle waits for it (incident 002).",
+         file="src/backfill.rs", edits=[
+            ("""                       AND txid IN (SELECT key FROM json_each(?1)) ORDER BY seq LIMIT ?3)",
+        params![published, last_row, batch],""", """                       AND txid IN (SELECT key FROM json_each(?1)))",
+        params![published, last_row],""")]),
+    dict(name="no-snapshot", invariant="progress-honest", budget=3000, scenario="backfill",
+         story="each batch re-reads which rows are eligible (the current chain, no largest-row bound) instead of\n"
+               "the attempt's snapshot, so the loop also stamps rows published after it counted: it chases the\n"
+               "writers, and reports more rows processed than it counted.",
+         file="src/backfill.rs", edits=[
+            ("""            let updated = {
+                let mut connection = table.lock().await;""", """            let published = self.versions(dataset).await?;
+            let published = serde_json::Value::Object(
+                published.iter().map(|l| (l.txid.clone(), l.version.into())).collect(),
+            )
+            .to_string();
+            let last_row = i64::MAX;
+            let updated = {
+                let mut connection = table.lock().await;""")]),
+    dict(name="orphans-not-skipped", invariant="backfill-terminates", budget=3000, scenario="backfill",
+         story="the batch picks the next rows without a version, published or not; an orphan (a txid no version\n"
+               "publishes) gets NULL again, so it is picked again forever and the loop never ends.",
+         file="src/backfill.rs", edits=[
+            ("""         WHERE seq IN (SELECT seq FROM items WHERE version IS NULL AND seq <= ?2
+                       AND txid IN (SELECT key FROM json_each(?1)) ORDER BY seq LIMIT ?3)",""",
+             """         WHERE seq IN (SELECT seq FROM items WHERE version IS NULL AND seq <= ?2
+                       ORDER BY seq LIMIT ?3)",""")]),
+    dict(name="batch-error-ends-loop", invariant="errors-propagate", budget=3000, scenario="backfill",
+         story="a batch that fails is taken as the end of the table (the loop stops as if nothing were left),\n"
+               "so the attempt is marked done with rows still to do.",
+         file="src/backfill.rs", edits=[
+            ("""                if result.is_err() {
+                    sql::rollback_quietly(&connection);
+                }
+                result?
+            };""", """                if result.is_err() {
+                    sql::rollback_quietly(&connection);
+                }
+                result.unwrap_or(0)
+            };""")]),
+    dict(name="cancel-marks-done", invariant="cancel-is-partial", budget=3000, scenario="backfill",
+         story="a canceled attempt is recorded as done (it stopped cleanly, after all), so the rows it never\n"
+               "reached are never backfilled and nothing retries.",
+         file="src/backfill.rs", edits=[
+            ("            Ok(Ended::Canceled) => Status::Canceled,", "            Ok(Ended::Canceled) => Status::Done,")]),
+    dict(name="progress-kept-on-retry", invariant="progress-honest", budget=3000, scenario="backfill",
+         story="a retry claims the status row but keeps the counts of the attempt before it, until its own\n"
+               "first progress write: observers see the old attempt's numbers under the new attempt.",
+         file="src/background.rs", edits=[
+            ("""             error = NULL, rows_processed = 0, rows_total = 0, updated_ms = ?4",""",
+             """             error = NULL, updated_ms = ?4",""")]),
+    dict(name="terminal-progress-skipped", invariant="progress-honest", budget=3000, scenario="backfill",
+         story="the terminal write records the final status but not the final counts, so the row keeps the\n"
+               "last rate-limited progress: a done backfill shows fewer rows processed than it did.",
+         file="src/background.rs", edits=[
+            ("""                "UPDATE background SET rows_processed = ?4, rows_total = ?5, updated_ms = ?6,
+                     status = ?7, error = ?8""", """                "UPDATE background SET updated_ms = ?6, status = ?7, error = ?8""")]),
+
 ]
 
 def main(names):
