@@ -369,14 +369,6 @@ MUTANTS = [
                "worker that stays connected.",
          file="src/workers.rs", edits=[
             ("""        let mut announced = heads.clone();""", """        let mut announced = BTreeMap::new();""")]),
-    dict(name="single-statement-backfill", invariant="reader-wait-bounded", budget=2000, scenario="backfill",
-         story="the backfill stamps every eligible row in one correlated UPDATE (no LIMIT): correct rows, but\n"
-               "the one transaction holds the backfilling handle's connection for the whole table, and every\n"
-               "reader on that handle waits for it (incident 002).",
-         file="src/backfill.rs", edits=[
-            ("""                       AND txid IN (SELECT key FROM json_each(?1)) ORDER BY seq LIMIT ?3)",
-        params![published, last_row, batch],""", """                       AND txid IN (SELECT key FROM json_each(?1)))",
-        params![published, last_row],""")]),
     dict(name="no-snapshot", invariant="progress-honest", budget=3000, scenario="backfill",
          story="each batch re-reads which rows are eligible (the current chain, no largest-row bound) instead of\n"
                "the attempt's snapshot, so the loop also stamps rows published after it counted: it chases the\n"
@@ -430,6 +422,14 @@ MUTANTS = [
             ("""                "UPDATE background SET rows_processed = ?4, rows_total = ?5, updated_ms = ?6,
                      status = ?7, error = ?8""", """                "UPDATE background SET updated_ms = ?6, status = ?7, error = ?8""")]),
 
+    dict(name="recovery-skips-stamp", invariant="done-means-done", budget=3000, scenario="backfill",
+         story="recovery's roll-forward of a published write keeps its rows and removes its sidecar but does not\n"
+               "stamp them: a writer that crashed between its publish and its stamp leaves rows after the\n"
+               "backfill's snapshot with no version, and nobody else will ever give them one.",
+         file="src/recovery.rs", edits=[
+            ("""                engine
+                    .stamp_rows(&sidecar.table, &sidecar.txid, link.version)
+                    .await?;""", """                let _ = link;""")]),
 ]
 
 def main(names):

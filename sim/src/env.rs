@@ -46,7 +46,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "FAULTLINE_IO_COST",
-        "simulated time charged for I/O: off, or read=20us,write=10us,sync=1ms,steps=10us (the default; any subset)",
+        "simulated time charged for I/O: off, or read=20us,write=40us,sync=1ms,steps=10us (the default; any subset)",
     ),
     (
         "FAULTLINE_REPORTS",

@@ -8,11 +8,11 @@
 //! | what | charged | default |
 //! |---|---|---|
 //! | a page read from a file of the simulated disk | `read` per 4 KiB read | 20 us |
-//! | a page written to one (the WAL, a database, a sidecar) | `write` per 4 KiB written | 10 us |
+//! | a page written to one (the WAL, a database, a sidecar) | `write` per 4 KiB written | 40 us |
 //! | a sync (`xSync`, a plain file's synced write) | `sync` each | 1 ms |
 //! | SQLite's own work (VM instructions, through a progress handler every 1,000) | `steps` per 1,000 | 10 us |
 //!
-//! `FAULTLINE_IO_COST` changes it (`read=20us,write=10us,sync=1ms,steps=10us`, any subset,
+//! `FAULTLINE_IO_COST` changes it (`read=20us,write=40us,sync=1ms,steps=10us`, any subset,
 //! units `ns`, `us`, `ms`, `s`; or `off`); a tape records the model it ran under and a
 //! replay uses the tape's.
 //!
@@ -57,7 +57,7 @@ impl Default for IoCost {
     fn default() -> Self {
         IoCost {
             read: Duration::from_micros(20),
-            write: Duration::from_micros(10),
+            write: Duration::from_micros(40),
             sync: Duration::from_millis(1),
             steps: Duration::from_micros(10),
         }
@@ -156,6 +156,11 @@ struct Ledger {
 
 thread_local! {
     static LEDGER: RefCell<Option<Ledger>> = const { RefCell::new(None) };
+}
+
+/// The cost model of this thread's run, if one is active.
+pub fn current() -> Option<IoCost> {
+    LEDGER.with(|ledger| ledger.borrow().as_ref().map(|l| l.cost))
 }
 
 /// Charges this thread's run under `cost` until the guard drops.
@@ -266,7 +271,7 @@ mod tests {
     #[test]
     fn the_default_model_prints_and_parses_back() {
         let text = IoCost::default().to_string();
-        assert_eq!(text, "read=20us,write=10us,sync=1ms,steps=10us");
+        assert_eq!(text, "read=20us,write=40us,sync=1ms,steps=10us");
         assert_eq!(IoCost::parse(&text), Ok(IoCost::default()));
         assert_eq!(IoCost::parse("off"), Ok(IoCost::OFF));
         assert_eq!(IoCost::OFF.to_string(), "off");
@@ -294,11 +299,11 @@ mod tests {
     fn settle_pays_whole_milliseconds_and_keeps_the_rest() {
         let active = activate(IoCost::default());
         sync();
-        write(4096 * 30); // 300 us
-        assert_eq!(settle(), Duration::from_millis(1));
+        write(4096 * 30); // 1.2 ms
+        assert_eq!(settle(), Duration::from_millis(2));
         assert_eq!(settle(), Duration::ZERO);
-        for _ in 0..3 {
-            write(4096 * 30);
+        for _ in 0..2 {
+            write(4096 * 10); // 400 us, with the 200 us kept: 1 ms
         }
         assert_eq!(settle(), Duration::from_millis(1));
         drop(active);

@@ -3,7 +3,7 @@
 //!
 //! Sites: `setup/rows` (extra rows to backfill in steps of [`ROWS_STEP`], 0..=10, over a base
 //! of [`BASE_ROWS`]), `setup/orphans` (0..=8 rows of a txid never published), `setup/batch`
-//! (batch size [`MIN_BATCH`] plus 0..=15), `setup/yield` (ms between batches, 0..=4),
+//! (batch size [`MIN_BATCH`] plus 0..=15), `setup/yield` (ms between batches, 0..=2),
 //! `setup/cancel` (0: never; k: cancel the first attempt k x 5 ms after it starts, 1..=20),
 //! `setup/progress` (0: progress written at most once a second, the default; 1: every 10 ms),
 //! `setup/writers` (0..=1, +1 writer), `op/<writer>/<slot>/kind` (0 skip, 1 an append of
@@ -60,7 +60,7 @@ pub fn draw(mut draw: impl FnMut(String, u64) -> u64) -> Plan {
     let rows = BASE_ROWS + ROWS_STEP * draw("setup/rows".into(), 10);
     let orphans = draw("setup/orphans".into(), 8);
     let batch = MIN_BATCH + draw("setup/batch".into(), 15) as i64;
-    let yield_ms = draw("setup/yield".into(), 4) as i64;
+    let yield_ms = draw("setup/yield".into(), 2) as i64;
     let cancel = draw("setup/cancel".into(), 20);
     let progress_every_ms = match draw("setup/progress".into(), 1) {
         0 => 1000,
