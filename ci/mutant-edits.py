@@ -369,6 +369,14 @@ MUTANTS = [
                "worker that stays connected.",
          file="src/workers.rs", edits=[
             ("""        let mut announced = heads.clone();""", """        let mut announced = BTreeMap::new();""")]),
+    dict(name="single-statement-backfill", invariant="reader-wait-bounded", budget=2000, scenario="backfill",
+         story="the backfill stamps every eligible row in one correlated UPDATE (no LIMIT): correct rows, but\n"
+               "the one transaction holds the backfilling handle's connection for the whole table, and every\n"
+               "reader on that handle waits for it (incident 002).",
+         file="src/backfill.rs", edits=[
+            ("""                       AND txid IN (SELECT key FROM json_each(?1)) ORDER BY seq LIMIT ?3)",
+        params![published, last_row, batch],""", """                       AND txid IN (SELECT key FROM json_each(?1)))",
+        params![published, last_row],""")]),
     dict(name="no-snapshot", invariant="progress-honest", budget=3000, scenario="backfill",
          story="each batch re-reads which rows are eligible (the current chain, no largest-row bound) instead of\n"
                "the attempt's snapshot, so the loop also stamps rows published after it counted: it chases the\n"

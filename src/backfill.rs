@@ -7,12 +7,13 @@
 //!    largest row number: rows added later are the writers' job ([`crate::table::stamp`]
 //!    after each publish, or recovery's roll-forward), never the backfill's, so the loop
 //!    cannot chase a stream of inserts;
-//! 2. counts the eligible rows: no version yet, at or below the snapshot's largest row, and
+//! 2. counts the eligible rows, a batch's worth of row numbers per statement: no version yet, at or below the snapshot's largest row, and
 //!    staged by a txid the snapshot publishes. Rows of a txid that is not published (an
 //!    orphan: a write that never won its publish) can never get a version and are skipped,
 //!    so the loop ends;
 //! 3. updates at most `batch_size` eligible rows per write transaction, then sleeps `yield`
-//!    with no lock held, so readers and writers get in between batches;
+//!    with no lock held, so readers and writers get in between batches; while it waits for
+//!    another handle's write it does not hold its handle's connection either;
 //! 4. stops between batches once canceled (what it committed stays; the status says
 //!    canceled, never done) and propagates every error (the status says failed, with the
 //!    error's text, never done).
@@ -180,21 +181,28 @@ impl Engine {
         let published = serde_json::Value::Object(published).to_string();
         fp!("engine.backfill.after_snapshot").await?;
         let table = self.table(dataset).await?;
-        let (last_row, total) = {
-            let mut connection = table.lock().await;
-            sql::retry_busy(&mut connection, "backfill.count", |c| {
-                let last_row: i64 =
-                    c.row("SELECT COALESCE(MAX(seq), 0) FROM items", [], |r| r.get(0))?;
-                let total: u64 = c.row(
-                    "SELECT COUNT(*) FROM items WHERE version IS NULL AND seq <= ?1
-                     AND txid IN (SELECT key FROM json_each(?2))",
-                    params![last_row, published],
-                    |r| r.get(0),
-                )?;
-                Ok((last_row, total))
+        let last_row: i64 = sql::retry_busy_shared(&table, "backfill.snapshot", |c| {
+            c.row("SELECT COALESCE(MAX(seq), 0) FROM items", [], |r| r.get(0))
+        })
+        .await?;
+        // Counted a batch's worth of row numbers at a time, letting go of the connection in
+        // between: one count over the whole table would hold it as long as the work itself.
+        let mut total = 0;
+        let mut from = 0;
+        while from < last_row {
+            let to = from.saturating_add(batch).min(last_row);
+            total += sql::retry_busy_shared(&table, "backfill.count", |c| {
+                c.row(
+                    "SELECT COUNT(*) FROM items WHERE seq > ?1 AND seq <= ?2 AND version IS NULL
+                     AND txid IN (SELECT key FROM json_each(?3))",
+                    params![from, to, published],
+                    |r| r.get::<_, u64>(0),
+                )
             })
-            .await?
-        };
+            .await?;
+            from = to;
+            tokio::task::yield_now().await;
+        }
         fp!("engine.backfill.after_count").await?;
         let mut processed = 0;
         attempt.progress(processed, total).await?;
@@ -203,8 +211,7 @@ impl Engine {
                 return Ok(Ended::Canceled);
             }
             let updated = {
-                let mut connection = table.lock().await;
-                sql::begin_write(&mut connection, "backfill.batch").await?;
+                let mut connection = sql::begin_write_shared(&table, "backfill.batch").await?;
                 let result = backfill_batch(&mut connection, &published, last_row, batch).await;
                 if result.is_err() {
                     sql::rollback_quietly(&connection);

@@ -191,8 +191,8 @@ impl Engine {
     pub(crate) async fn start_background(&self, name: &str, every: Duration) -> Result<Started> {
         let store = self.dir().to_owned();
         let me = self.owner();
-        let mut connection = self.inner.manifest.lock().await;
-        sql::begin_write(&mut connection, "background.start").await?;
+        let mut connection =
+            sql::begin_write_shared(&self.inner.manifest, "background.start").await?;
         let result = claim(&connection, &store, name, me);
         let claimed = match result {
             Ok(Some(number)) => match fp!("engine.background.start.before_commit").await {
@@ -204,9 +204,12 @@ impl Engine {
         let number = match claimed {
             Ok(Some(number)) => number,
             Ok(None) => {
-                let done = read_row(&connection, name)?.map(migration_of).transpose();
+                let done = read_row(&connection, name);
                 sql::rollback_quietly(&connection);
-                let done = done?.expect("claim saw the row");
+                let done = done?
+                    .map(migration_of)
+                    .transpose()?
+                    .expect("claim saw the row");
                 return Ok(Started::AlreadyDone(done));
             }
             Err(error) => {
@@ -293,8 +296,8 @@ impl Attempt {
     async fn write(&mut self, terminal: Option<(Status, Option<&str>)>) -> Result<()> {
         let (name, number, me) = (self.name.clone(), self.number, self.engine.owner());
         let (processed, total) = (self.processed, self.total);
-        let mut connection = self.engine.inner.manifest.lock().await;
-        let changed = sql::retry_busy(&mut connection, "background.write", |c| match terminal {
+        let manifest = &self.engine.inner.manifest;
+        let changed = sql::retry_busy_shared(manifest, "background.write", |c| match terminal {
             None => c.run(
                 "UPDATE background SET rows_processed = ?4, rows_total = ?5, updated_ms = ?6
                  WHERE name = ?1 AND attempt = ?2 AND owner = ?3 AND status = 'running'",

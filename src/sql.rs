@@ -169,6 +169,62 @@ pub async fn begin_write(connection: &mut Connection, name: &'static str) -> Res
     retry_busy(connection, name, |c| c.control("BEGIN IMMEDIATE")).await
 }
 
+/// [`retry_busy`] on a connection other tasks share: the connection is taken for each
+/// attempt and let go during the pause after a busy one, so that waiting for another
+/// handle's write never holds up this handle's other users.
+pub async fn retry_busy_shared<T>(
+    connection: &tokio::sync::Mutex<Connection>,
+    name: &'static str,
+    mut operation: impl FnMut(&Connection) -> rusqlite::Result<T>,
+) -> Result<T> {
+    for attempt in 1..=BUSY_ATTEMPTS {
+        let outcome = {
+            let guard = connection.lock().await;
+            let outcome = operation(&guard);
+            faultline_fp::settle().await;
+            outcome
+        };
+        match outcome {
+            Err(error) if is_busy(&error) => {
+                faultline_fp::note("sqlite.busy", &name);
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            other => return other.map_err(EngineError::from),
+        }
+    }
+    Err(EngineError::Busy {
+        operation: name,
+        attempts: BUSY_ATTEMPTS,
+    })
+}
+
+/// Starts a write transaction on a connection that other tasks share, letting go of it
+/// while it waits for another handle's write to end: a long wait for SQLite's write lock
+/// then never holds up this handle's readers. Returns the connection, its transaction open.
+pub async fn begin_write_shared<'a>(
+    connection: &'a tokio::sync::Mutex<Connection>,
+    name: &'static str,
+) -> Result<tokio::sync::MutexGuard<'a, Connection>> {
+    for attempt in 1..=BUSY_ATTEMPTS {
+        let guard = connection.lock().await;
+        let outcome = guard.control("BEGIN IMMEDIATE");
+        faultline_fp::settle().await;
+        match outcome {
+            Ok(()) => return Ok(guard),
+            Err(error) if is_busy(&error) => {
+                drop(guard);
+                faultline_fp::note("sqlite.busy", &name);
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(EngineError::Busy {
+        operation: name,
+        attempts: BUSY_ATTEMPTS,
+    })
+}
+
 /// Rolls back an open transaction if there is one; errors are ignored (nothing to undo).
 pub fn rollback_quietly(connection: &Connection) {
     if !connection.is_autocommit() {

@@ -26,10 +26,17 @@ CREATE TABLE IF NOT EXISTS items(
     version INTEGER
 );
 CREATE INDEX IF NOT EXISTS items_txid ON items(txid);
+CREATE INDEX IF NOT EXISTS items_unversioned ON items(seq) WHERE version IS NULL;
 ";
 
 /// From version 1: the rows a version 1 engine wrote have no version yet.
-const UPGRADES: &[(u32, &str)] = &[(1, "ALTER TABLE items ADD COLUMN version INTEGER;")];
+/// The partial index holds only the rows still without a version, so the backfill finds its
+/// next batch without reading past the rows it already did.
+const UPGRADES: &[(u32, &str)] = &[(
+    1,
+    "ALTER TABLE items ADD COLUMN version INTEGER;
+     CREATE INDEX IF NOT EXISTS items_unversioned ON items(seq) WHERE version IS NULL;",
+)];
 
 /// One item of a dataset.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -16,9 +16,10 @@
 //! units `ns`, `us`, `ms`, `s`; or `off`); a tape records the model it ran under and a
 //! replay uses the tape's.
 //!
-//! How the debt is paid: the charges of one thread accumulate here; [`settle`] hands out the
-//! whole milliseconds of it (madsim sleeps at least 1 ms) and keeps the remainder for the
-//! next payer. The engine sleeps that long where it settles, still holding what it held:
+//! How the debt is paid: the charges of one thread accumulate here and [`settle`] hands
+//! them all to the payer. The engine sleeps that long where it settles (madsim sleeps at
+//! least 1 ms, so a debt under 1 ms moves the whole simulation's clock instead: a brief stall
+//! of everything, never a rounding error carried to someone else), still holding what it held:
 //! its connection's async mutex, and inside a transaction SQLite's write lock. So a
 //! statement that does much work holds its connection (and its transaction's lock) for a
 //! simulated time proportional to the work, and every task waiting on them waits as long.
@@ -213,16 +214,14 @@ pub(crate) fn sync() {
     charge(|cost| cost.sync.as_nanos() as u64);
 }
 
-/// The whole milliseconds of this thread's debt, taken off it (the rest stays owed).
+/// This thread's whole debt, taken off it.
 pub(crate) fn settle() -> Duration {
     LEDGER.with(|ledger| {
         let mut ledger = ledger.borrow_mut();
         let Some(ledger) = ledger.as_mut() else {
             return Duration::ZERO;
         };
-        let whole = ledger.debt - ledger.debt % 1_000_000;
-        ledger.debt -= whole;
-        Duration::from_nanos(whole)
+        Duration::from_nanos(std::mem::take(&mut ledger.debt))
     })
 }
 
@@ -296,16 +295,14 @@ mod tests {
     }
 
     #[test]
-    fn settle_pays_whole_milliseconds_and_keeps_the_rest() {
+    fn settle_hands_out_the_whole_debt_once() {
         let active = activate(IoCost::default());
         sync();
-        write(4096 * 30); // 1.2 ms
-        assert_eq!(settle(), Duration::from_millis(2));
+        write(4096 * 30);
+        assert_eq!(settle(), Duration::from_micros(2200));
         assert_eq!(settle(), Duration::ZERO);
-        for _ in 0..2 {
-            write(4096 * 10); // 400 us, with the 200 us kept: 1 ms
-        }
-        assert_eq!(settle(), Duration::from_millis(1));
+        read(2048);
+        assert_eq!(settle(), Duration::from_micros(10));
         drop(active);
         sync();
         assert_eq!(settle(), Duration::ZERO);

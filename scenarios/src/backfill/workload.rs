@@ -187,18 +187,18 @@ async fn set_up(world: &World, plan: &Plan) -> Option<()> {
     Some(())
 }
 
-/// The bound of reader-wait-bounded from the run's cost model: W = Y + 2 B + 8 ms, where one
+/// The bound of reader-wait-bounded from the run's cost model: W = Y + 3 B + 5 ms, where one
 /// batch costs at most B = sync + (b x row / 4 KiB + 2) x (read + write) (its rows' pages,
-/// two interior pages, one commit), a reader waits behind at most one batch and one
-/// progress write (at most B too), and 8 ms cover its own three statements (each pays
-/// simulated time in whole milliseconds, up to 1 ms of it owed by others) and a lock retry's
-/// backoff.
+/// two index or interior pages, one commit). A reader waits behind at most one batch, one
+/// progress write and one commit of a writer's stamp on the same file (each at most B), and
+/// 5 ms cover its own three statements and SQLite's passive WAL checkpoints, which a commit
+/// runs now and then on whichever connection makes the WAL pass its limit.
 fn read_bound(plan: &Plan) -> Duration {
     let cost = faultline_sim::iotime::current().unwrap_or_default();
     let row = (PAYLOAD + 100) as u32;
     let pages = (plan.batch as u32 * row).div_ceil(4096) + 2;
     let batch = cost.sync + (cost.read + cost.write) * pages;
-    Duration::from_millis(plan.yield_ms as u64) + batch * 2 + Duration::from_millis(8)
+    Duration::from_millis(plan.yield_ms as u64) + batch * 3 + Duration::from_millis(5)
 }
 
 /// Turns the table files back into what a version 1 engine wrote: no `version` column, and
@@ -212,7 +212,9 @@ fn make_old(world: &World, orphans: u64) -> rusqlite::Result<()> {
             (&item.key, &item.payload),
         )?;
     }
-    connection.execute_batch("ALTER TABLE items DROP COLUMN version; PRAGMA user_version = 1;")
+    connection.execute_batch(
+        "DROP INDEX items_unversioned; ALTER TABLE items DROP COLUMN version; PRAGMA user_version = 1;",
+    )
 }
 
 fn row_of(migration: Migration) -> Row {
@@ -241,6 +243,13 @@ async fn backfiller(shared: Arc<Shared>) {
     let Some(engine) = support::open_or_fail(world, "backfiller", "open-succeeds").await else {
         return;
     };
+    // The first read after an open pays for SQLite's recovery of the table's WAL (after a
+    // crash, the whole log is read back): done before the backfill and not recorded.
+    // (the upgrade of a version 1 file, an index over every row, also happens there).
+    let mut backoff = Backoff::new(Duration::from_millis(1));
+    while first_page(&engine).await.is_err() {
+        backoff.pause().await;
+    }
     let reader = {
         let (shared, engine) = (shared.clone(), engine.clone());
         tokio::spawn(async move {
@@ -406,12 +415,6 @@ async fn final_store(world: &World) -> Result<FinalStore, String> {
 }
 
 /// Every check over the history and the final store; the first one broken is the failure.
-///
-/// reader-wait-bounded is not among them yet: with writers on other handles the backfill
-/// waits for SQLite's write lock while it holds its handle's table connection, so a
-/// correct backfill's readers waited up to 13 ms against a bound near 10 ms, and a bound
-/// loose enough for that no longer separates a single-statement backfill (see the issue 12
-/// note). The reads and the bound are still recorded.
 fn check(shared: &Shared, store: &FinalStore, bound: Duration) {
     let mut history = shared.history().clone();
     history.injections = shared
@@ -430,10 +433,7 @@ fn check(shared: &Shared, store: &FinalStore, bound: Duration) {
         row: Ok(store.status.clone()),
     });
     let grace = bound.as_nanos() as u64;
-    if let Err(why) = invariants::reader_wait_bounded(&history, bound.as_nanos() as u64) {
-        shared.world.event("reader-wait", why);
-    }
-    let checks: [(&str, Result<(), String>); 4] = [
+    let checks: [(&str, Result<(), String>); 5] = [
         ("errors-propagate", invariants::errors_propagate(&history)),
         (
             "cancel-is-partial",
@@ -441,6 +441,10 @@ fn check(shared: &Shared, store: &FinalStore, bound: Duration) {
         ),
         ("progress-honest", invariants::progress_honest(&history)),
         ("done-means-done", invariants::done_means_done(store)),
+        (
+            "reader-wait-bounded",
+            invariants::reader_wait_bounded(&history, bound.as_nanos() as u64),
+        ),
     ];
     for (invariant, result) in checks {
         if let Err(message) = result {
