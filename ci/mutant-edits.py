@@ -383,14 +383,14 @@ MUTANTS = [
                "writers, and reports more rows processed than it counted.",
          file="src/backfill.rs", edits=[
             ("""            let updated = {
-                let mut connection = table.lock().await;""", """            let published = self.versions(dataset).await?;
+                let mut connection = sql::begin_write_shared(&table, "backfill.batch").await?;""", """            let published = self.versions(dataset).await?;
             let published = serde_json::Value::Object(
                 published.iter().map(|l| (l.txid.clone(), l.version.into())).collect(),
             )
             .to_string();
             let last_row = i64::MAX;
             let updated = {
-                let mut connection = table.lock().await;""")]),
+                let mut connection = sql::begin_write_shared(&table, "backfill.batch").await?;""")]),
     dict(name="orphans-not-skipped", invariant="backfill-terminates", budget=3000, scenario="backfill",
          story="the batch picks the next rows without a version, published or not; an orphan (a txid no version\n"
                "publishes) gets NULL again, so it is picked again forever and the loop never ends.",
