@@ -98,7 +98,7 @@ fn bad_input_exits_2_and_says_what_is_accepted() {
     let cases: [(&[&str], &str); 4] = [
         (
             &["run", "--scenario", "nope", "--seeds", "0..3"],
-            "accepted scenarios are concurrent-writers, schema-apply, delete-vs-fetch, broadcaster-disconnect, canary, net-canary",
+            "accepted scenarios are concurrent-writers, schema-apply, delete-vs-fetch, broadcaster-disconnect, backfill, canary, net-canary",
         ),
         (
             &["run", "--scenario", "canary", "--seeds", "9..3"],

@@ -43,18 +43,40 @@ fn nanos_per(elapsed: Duration, count: u32) -> f64 {
 /// Seeds run on one disk before switching to the other.
 pub const BLOCK: u64 = 50;
 
+/// What [`runs_per_second`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    /// Runs per second on the simulated disk.
+    pub memory: f64,
+    /// Runs per second on real files.
+    pub files: f64,
+    /// Simulated seconds per wall second on the simulated disk.
+    pub simulated_per_wall: f64,
+}
+
 /// Runs per second of a session's scenario on the simulated disk and on real files, `seeds`
 /// seeds each, one after another in one worker, the two disks interleaved in blocks of
-/// [`BLOCK`] seeds so that the ratio is fair.
-pub fn runs_per_second(session: &mut Session, seeds: u64) -> Result<[f64; 2]> {
+/// [`BLOCK`] seeds so that the ratio is fair; and the simulated time the runs on the
+/// simulated disk covered per second of wall time.
+pub fn runs_per_second(session: &mut Session, seeds: u64) -> Result<Throughput> {
     let mut elapsed = [Duration::ZERO; 2];
+    let mut simulated = Duration::ZERO;
     for block in (0..seeds).step_by(BLOCK as usize) {
         let block = block..(block + BLOCK).min(seeds);
         for (slot, disk) in [DiskKind::Memory, DiskKind::Files].into_iter().enumerate() {
-            elapsed[slot] += session.time_runs(disk, block.clone())?;
+            let (wall, covered) = session.time_runs(disk, block.clone())?;
+            elapsed[slot] += wall;
+            if slot == 0 {
+                simulated += covered;
+            }
         }
     }
-    Ok(elapsed.map(|e| seeds as f64 / e.as_secs_f64().max(1e-9)))
+    let [memory, files] = elapsed.map(|e| seeds as f64 / e.as_secs_f64().max(1e-9));
+    Ok(Throughput {
+        memory,
+        files,
+        simulated_per_wall: simulated.as_secs_f64() / elapsed[0].as_secs_f64().max(1e-9),
+    })
 }
 
 /// Nanoseconds per failpoint hit.

@@ -131,8 +131,13 @@ impl Session {
         }
     }
 
-    /// Times runs of `seeds` one after another on `disk` (a bench), in one worker.
-    pub fn time_runs(&mut self, disk: DiskKind, seeds: std::ops::Range<u64>) -> Result<Duration> {
+    /// Times runs of `seeds` one after another on `disk` (a bench), in one worker: the wall
+    /// time they took and the simulated time they covered.
+    pub fn time_runs(
+        &mut self,
+        disk: DiskKind,
+        seeds: std::ops::Range<u64>,
+    ) -> Result<(Duration, Duration)> {
         let settings = Settings {
             disk,
             ..self.settings.clone()
@@ -141,8 +146,9 @@ impl Session {
             .map(|seed| request(&settings, seed, Source::Seed))
             .collect();
         let started = Instant::now();
-        self.pool.run_all(requests, Detail::Summary)?;
-        Ok(started.elapsed())
+        let results = self.pool.run_all(requests, Detail::Summary)?;
+        let simulated = results.iter().map(|r| r.simulated_ns).sum();
+        Ok((started.elapsed(), Duration::from_nanos(simulated)))
     }
 
     /// Reruns `seed`, checks it fails as `failure` did, saves the original tape in `dir`,

@@ -1,5 +1,6 @@
 //! `cargo sim bench`: prints figures (runs per second per scenario on one core, on the
-//! simulated disk and on real files; nanoseconds per failpoint hit). Quote ratios from one
+//! simulated disk and on real files; simulated seconds per wall second; nanoseconds per
+//! failpoint hit). Quote ratios from one
 //! run: the machines are shared.
 
 use std::sync::Arc;
@@ -23,11 +24,14 @@ pub(super) fn bench(args: BenchArgs, scenarios: &[Arc<dyn Scenario>]) -> Result<
     let width = scenarios.iter().map(|s| s.name().len()).max().unwrap_or(0);
     for scenario in scenarios {
         let mut session = Session::new(scenario.clone(), settings.clone(), 1, Writes::Nothing)?;
-        let [memory, files] = bench::runs_per_second(&mut session, seeds)?;
+        let figures = bench::runs_per_second(&mut session, seeds)?;
         println!(
-            "  {:<width$} {memory:>8.0} runs/s   (real files {files:.0} runs/s, {:.1}x)",
+            "  {:<width$} {:>8.0} runs/s   (real files {:.0} runs/s, {:.1}x)   {:.1} simulated s per wall s",
             scenario.name(),
-            memory / files
+            figures.memory,
+            figures.files,
+            figures.memory / figures.files,
+            figures.simulated_per_wall
         );
     }
     let cost = bench::failpoint_cost(&settings);
