@@ -165,6 +165,7 @@ pub fn current() -> Option<IoCost> {
 }
 
 /// Charges this thread's run under `cost` until the guard drops.
+#[cfg_attr(not(madsim), allow(dead_code))] // used by the runner and the world
 pub(crate) fn activate(cost: IoCost) -> Active {
     LEDGER.with(|ledger| {
         *ledger.borrow_mut() = Some(Ledger {
@@ -177,6 +178,7 @@ pub(crate) fn activate(cost: IoCost) -> Active {
 }
 
 /// Ends the charging when dropped.
+#[cfg_attr(not(madsim), allow(dead_code))] // used by the runner and the world
 pub(crate) struct Active(());
 
 impl Drop for Active {
@@ -230,6 +232,7 @@ pub fn uncharged<T>(work: impl FnOnce() -> T) -> T {
 }
 
 /// This thread's whole debt, taken off it.
+#[cfg_attr(not(madsim), allow(dead_code))] // used by the runner and the world
 pub(crate) fn settle() -> Duration {
     LEDGER.with(|ledger| {
         let mut ledger = ledger.borrow_mut();
@@ -243,6 +246,7 @@ pub(crate) fn settle() -> Duration {
 /// Installs the step charge on every SQLite connection this process opens from now on (an
 /// auto-extension that sets a progress handler). Charges only on a thread whose run is
 /// active. Call once per process.
+#[cfg_attr(not(madsim), allow(dead_code))] // used by the runner and the world
 pub(crate) fn install_step_charge() {
     unsafe extern "C" fn on_progress(_: *mut std::ffi::c_void) -> std::ffi::c_int {
         charge(|cost| cost.steps.as_nanos() as u64);
@@ -317,7 +321,7 @@ mod tests {
         assert_eq!(settle(), Duration::from_micros(2200));
         assert_eq!(settle(), Duration::ZERO);
         read(2048);
-        uncharged(|| sync());
+        uncharged(sync);
         assert_eq!(settle(), Duration::from_micros(10));
         drop(active);
         sync();
