@@ -177,13 +177,11 @@ impl Engine {
         raws.into_iter().map(migration_of).collect()
     }
 
-    /// One background migration's status row (`None` if it never started).
+    /// One background migration's status row (`None` if it never started). A failed read is
+    /// an error.
     pub async fn background_migration(&self, name: &str) -> Result<Option<Migration>> {
-        fp!("engine.background.read").await?;
-        let mut connection = self.inner.manifest.lock().await;
-        let raw =
-            sql::retry_busy(&mut connection, "background.read", |c| read_row(c, name)).await?;
-        raw.map(migration_of).transpose()
+        let all = self.background_migrations().await?;
+        Ok(all.into_iter().find(|migration| migration.name == name))
     }
 
     /// Starts a new attempt of `name` for this handle: refused while a live handle runs

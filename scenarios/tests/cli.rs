@@ -157,8 +157,8 @@ fn bad_trace_files_exit_2_and_are_left_untouched() {
         ),
         (
             "newer.json",
-            recorded.replace("\"version\": 2", "\"version\": 9"),
-            "reads version 2 only",
+            recorded.replace("\"version\": 3", "\"version\": 9"),
+            "reads version 3 only",
         ),
         (
             "other.json",

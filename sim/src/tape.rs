@@ -345,17 +345,21 @@ mod tests {
         assert!(Tape::parse(&text[..text.len() / 2])
             .unwrap_err()
             .contains("truncated"));
-        let older = text.replace("\"version\": 2", "\"version\": 1");
+        let older = text.replace("\"version\": 3", "\"version\": 2");
         assert!(Tape::parse(&older)
             .unwrap_err()
-            .contains("reads version 2 only"));
+            .contains("reads version 3 only"));
+        let costless = text.replace("\"io_cost\": \"", "\"io_cost\": \"free,");
+        assert!(Tape::parse(&costless)
+            .unwrap_err()
+            .contains("\"io_cost\""));
         assert!(Tape::parse("{\"format\":\"x\"}")
             .unwrap_err()
             .contains("not a tape file"));
-        let quoted = text.replace("\"version\": 2", "\"version\": \"2\"");
+        let quoted = text.replace("\"version\": 3", "\"version\": \"3\"");
         assert!(Tape::parse(&quoted)
             .unwrap_err()
-            .contains("\"version\" is \"2\", expected the number 2"));
+            .contains("\"version\" is \"3\", expected the number 3"));
     }
 
     #[test]
