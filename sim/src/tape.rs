@@ -350,9 +350,7 @@ mod tests {
             .unwrap_err()
             .contains("reads version 3 only"));
         let costless = text.replace("\"io_cost\": \"", "\"io_cost\": \"free,");
-        assert!(Tape::parse(&costless)
-            .unwrap_err()
-            .contains("\"io_cost\""));
+        assert!(Tape::parse(&costless).unwrap_err().contains("\"io_cost\""));
         assert!(Tape::parse("{\"format\":\"x\"}")
             .unwrap_err()
             .contains("not a tape file"));

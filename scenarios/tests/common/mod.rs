@@ -29,6 +29,17 @@ pub fn run_on(name: &str, seed: u64, source: Source, disk: DiskKind) -> RunOutco
         Source::Seed => faultline_sim::iotime::IoCost::default(),
         Source::Replay(tape) | Source::Lenient(tape) => tape.io_cost(),
     };
+    run_charged(name, seed, source, disk, io_cost)
+}
+
+/// [`run_on`] under the I/O cost model `io_cost`.
+pub fn run_charged(
+    name: &str,
+    seed: u64,
+    source: Source,
+    disk: DiskKind,
+    io_cost: faultline_sim::iotime::IoCost,
+) -> RunOutcome {
     let request = RunRequest {
         seed,
         source,
