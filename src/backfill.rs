@@ -35,7 +35,7 @@ use crate::sql::{self, Cached};
 use crate::Engine;
 
 /// Largest batch accepted.
-pub const MAX_BATCH: i64 = 100_000;
+pub const MAX_BATCH: i64 = 10_000_000;
 /// Longest yield accepted, in milliseconds.
 pub const MAX_YIELD_MS: i64 = 60_000;
 

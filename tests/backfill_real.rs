@@ -77,8 +77,8 @@ async fn bad_settings_are_refused_naming_what_is_accepted_before_anything_starts
     old_store(dir.path(), 20).await;
     let (engine, _) = Engine::open(dir.path(), "b").await.unwrap();
     for (batch, yield_ms, accepted) in [
-        (0, 0, "1 to 100000 rows"),
-        (-5, 0, "1 to 100000 rows"),
+        (0, 0, "1 to 10000000 rows"),
+        (-5, 0, "1 to 10000000 rows"),
         (10, -1, "0 to 60000 ms"),
     ] {
         let bad = BackfillSettings {
