@@ -151,17 +151,11 @@ pub async fn retry_busy<T>(
         let outcome = operation(connection);
         faultline_fp::settle().await;
         match outcome {
-            Err(error) if is_busy(&error) => {
-                faultline_fp::note("sqlite.busy", &name);
-                tokio::time::sleep(backoff(attempt)).await;
-            }
+            Err(error) if is_busy(&error) => pause_after_busy(name, attempt).await,
             other => return other.map_err(EngineError::from),
         }
     }
-    Err(EngineError::Busy {
-        operation: name,
-        attempts: BUSY_ATTEMPTS,
-    })
+    Err(exhausted(name))
 }
 
 /// Starts a write transaction (`BEGIN IMMEDIATE`), retrying while another handle writes.
@@ -175,27 +169,10 @@ pub async fn begin_write(connection: &mut Connection, name: &'static str) -> Res
 pub async fn retry_busy_shared<T>(
     connection: &tokio::sync::Mutex<Connection>,
     name: &'static str,
-    mut operation: impl FnMut(&Connection) -> rusqlite::Result<T>,
+    operation: impl FnMut(&Connection) -> rusqlite::Result<T>,
 ) -> Result<T> {
-    for attempt in 1..=BUSY_ATTEMPTS {
-        let outcome = {
-            let guard = connection.lock().await;
-            let outcome = operation(&guard);
-            faultline_fp::settle().await;
-            outcome
-        };
-        match outcome {
-            Err(error) if is_busy(&error) => {
-                faultline_fp::note("sqlite.busy", &name);
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            other => return other.map_err(EngineError::from),
-        }
-    }
-    Err(EngineError::Busy {
-        operation: name,
-        attempts: BUSY_ATTEMPTS,
-    })
+    let (value, _released) = retry_locked(connection, name, operation).await?;
+    Ok(value)
 }
 
 /// Starts a write transaction on a connection that other tasks share, letting go of it
@@ -205,24 +182,43 @@ pub async fn begin_write_shared<'a>(
     connection: &'a tokio::sync::Mutex<Connection>,
     name: &'static str,
 ) -> Result<tokio::sync::MutexGuard<'a, Connection>> {
+    let ((), guard) = retry_locked(connection, name, |c| c.control("BEGIN IMMEDIATE")).await?;
+    Ok(guard)
+}
+
+/// The retry loop of the shared forms: the operation's value, the connection still held.
+async fn retry_locked<'a, T>(
+    connection: &'a tokio::sync::Mutex<Connection>,
+    name: &'static str,
+    mut operation: impl FnMut(&Connection) -> rusqlite::Result<T>,
+) -> Result<(T, tokio::sync::MutexGuard<'a, Connection>)> {
     for attempt in 1..=BUSY_ATTEMPTS {
         let guard = connection.lock().await;
-        let outcome = guard.control("BEGIN IMMEDIATE");
+        let outcome = operation(&guard);
         faultline_fp::settle().await;
         match outcome {
-            Ok(()) => return Ok(guard),
+            Ok(value) => return Ok((value, guard)),
             Err(error) if is_busy(&error) => {
                 drop(guard);
-                faultline_fp::note("sqlite.busy", &name);
-                tokio::time::sleep(backoff(attempt)).await;
+                pause_after_busy(name, attempt).await;
             }
             Err(error) => return Err(error.into()),
         }
     }
-    Err(EngineError::Busy {
+    Err(exhausted(name))
+}
+
+/// After busy attempt number `attempt`: notes it and sleeps its backoff.
+async fn pause_after_busy(name: &'static str, attempt: u32) {
+    faultline_fp::note("sqlite.busy", &name);
+    tokio::time::sleep(backoff(attempt)).await;
+}
+
+fn exhausted(name: &'static str) -> EngineError {
+    EngineError::Busy {
         operation: name,
         attempts: BUSY_ATTEMPTS,
-    })
+    }
 }
 
 /// Rolls back an open transaction if there is one; errors are ignored (nothing to undo).
