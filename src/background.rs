@@ -191,25 +191,19 @@ impl Engine {
         let me = self.owner();
         let mut connection =
             sql::begin_write_shared(&self.inner.manifest, "background.start").await?;
-        let result = claim(&connection, &store, name, me);
-        let claimed = match result {
-            Ok(Some(number)) => match fp!("engine.background.start.before_commit").await {
-                Ok(()) => Ok(Some(number)),
-                Err(injected) => Err(injected.into()),
-            },
-            other => other,
+        let claimed = match claim(&connection, &store, name, me) {
+            Ok(Claimed::Attempt(number)) => fp!("engine.background.start.before_commit")
+                .await
+                .map(|()| number)
+                .map_err(EngineError::from),
+            Ok(Claimed::Done(row)) => {
+                sql::rollback_quietly(&connection);
+                return Ok(Started::AlreadyDone(row));
+            }
+            Err(error) => Err(error),
         };
         let number = match claimed {
-            Ok(Some(number)) => number,
-            Ok(None) => {
-                let done = read_row(&connection, name);
-                sql::rollback_quietly(&connection);
-                let done = done?
-                    .map(migration_of)
-                    .transpose()?
-                    .expect("claim saw the row");
-                return Ok(Started::AlreadyDone(done));
-            }
+            Ok(number) => number,
             Err(error) => {
                 sql::rollback_quietly(&connection);
                 return Err(error);
@@ -231,17 +225,20 @@ impl Engine {
     }
 }
 
-/// Inside a write transaction: claims `name` for owner `me`, returning the new attempt's
-/// number, or `None` if the migration is done.
-fn claim(
-    connection: &Connection,
-    store: &std::path::Path,
-    name: &str,
-    me: u64,
-) -> Result<Option<u64>> {
+/// What [`claim`] found.
+enum Claimed {
+    /// The new attempt's number.
+    Attempt(u64),
+    /// The migration is done: its row.
+    Done(Migration),
+}
+
+/// Inside a write transaction: claims `name` for owner `me` as a new attempt, unless the
+/// migration is done.
+fn claim(connection: &Connection, store: &std::path::Path, name: &str, me: u64) -> Result<Claimed> {
     let current = read_row(connection, name)?.map(migration_of).transpose()?;
-    let attempt = match &current {
-        Some(row) if row.status == Status::Done => return Ok(None),
+    let attempt = match current {
+        Some(row) if row.status == Status::Done => return Ok(Claimed::Done(row)),
         Some(row) if row.status == Status::Running && row.owner != me && !owner::is_dead(store, row.owner)? => {
             return Err(EngineError::InvalidSetting(format!(
                 "background migration {name} is already running (owner {}); start it again once it ends",
@@ -258,7 +255,7 @@ fn claim(
              error = NULL, rows_processed = 0, rows_total = 0, updated_ms = ?4",
         params![name, me, attempt, now_ms()],
     )?;
-    Ok(Some(attempt))
+    Ok(Claimed::Attempt(attempt))
 }
 
 impl Attempt {

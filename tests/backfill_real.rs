@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use faultline::backfill::{migration_name, BackfillSettings, Cancel};
-use faultline::background::Status;
+use faultline::background::{Migration, Status};
 use faultline::{Engine, EngineError, Item};
 
 const DATASET: &str = "items";
@@ -62,6 +62,15 @@ async fn left(dir: &Path, engine: &Engine) -> (u64, u64) {
     (unstamped, orphans)
 }
 
+/// The backfill's status row (it must exist).
+async fn status(engine: &Engine) -> Migration {
+    engine
+        .background_migration(&migration_name(DATASET))
+        .await
+        .unwrap()
+        .expect("a status row")
+}
+
 fn settings(batch_size: i64) -> BackfillSettings {
     BackfillSettings {
         batch_size,
@@ -114,11 +123,7 @@ async fn a_backfill_stamps_every_published_row_skips_orphans_and_reports_done() 
         (Status::Done, 95, 95)
     );
     assert_eq!(left(dir.path(), &engine).await, (0, 0));
-    let row = engine
-        .background_migration(&migration_name(DATASET))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = status(&engine).await;
     assert_eq!(
         (row.status, row.rows_processed, row.rows_total),
         (Status::Done, 95, 95)
@@ -156,11 +161,7 @@ async fn a_canceled_backfill_keeps_its_batches_says_canceled_and_a_retry_complet
         .await
         .unwrap();
     assert_eq!((canceled.status, canceled.processed), (Status::Canceled, 0));
-    let row = engine
-        .background_migration(&migration_name(DATASET))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = status(&engine).await;
     assert_eq!(
         (row.status, row.attempt, row.rows_total),
         (Status::Canceled, 1, 60)
@@ -194,11 +195,7 @@ async fn an_injected_error_fails_the_attempt_with_its_text_and_a_retry_resets_th
         .await
         .unwrap_err();
     assert!(failed.to_string().contains("disk gone"), "{failed}");
-    let row = engine
-        .background_migration(&migration_name(DATASET))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = status(&engine).await;
     assert_eq!((row.status, row.rows_processed), (Status::Failed, 10));
     assert!(
         row.error.as_deref().unwrap().contains("disk gone"),

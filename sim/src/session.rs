@@ -229,10 +229,7 @@ impl Session {
 /// The request for one run: the one place one is built.
 /// A replay charges I/O as its tape did; a fresh run as the settings say.
 fn request(settings: &Settings, seed: u64, source: Source) -> RunRequest {
-    let io_cost = match &source {
-        Source::Seed => settings.io_cost,
-        Source::Replay(tape) | Source::Lenient(tape) => tape.io_cost(),
-    };
+    let io_cost = source.io_cost(settings.io_cost);
     RunRequest {
         seed,
         source,

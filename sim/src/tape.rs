@@ -152,6 +152,16 @@ pub enum Source {
     Lenient(Tape),
 }
 
+impl Source {
+    /// The cost model a run from this source charges: a replay's tape's, else `fresh`.
+    pub fn io_cost(&self, fresh: crate::iotime::IoCost) -> crate::iotime::IoCost {
+        match self {
+            Source::Seed => fresh,
+            Source::Replay(tape) | Source::Lenient(tape) => tape.io_cost(),
+        }
+    }
+}
+
 /// Hands out choices for a run and records them.
 #[derive(Debug)]
 pub struct Chooser {

@@ -202,11 +202,16 @@ fn read_bound(plan: &Plan) -> Duration {
     Duration::from_millis(plan.yield_ms as u64) + batch * 3 + Duration::from_millis(5)
 }
 
+/// The harness's own connection to the dataset's table file (its reads are wrapped in
+/// `uncharged`: they must cost the engine no simulated time).
+fn table_file(world: &World) -> rusqlite::Result<rusqlite::Connection> {
+    rusqlite::Connection::open(faultline::layout::table(&world.store_dir(), DATASET))
+}
+
 /// Turns the table files back into what a version 1 engine wrote: no `version` column, and
 /// `orphans` rows staged by a txid no version publishes.
 fn make_old(world: &World, orphans: u64) -> rusqlite::Result<()> {
-    let path = faultline::layout::table(&world.store_dir(), DATASET);
-    let connection = rusqlite::Connection::open(path)?;
+    let connection = table_file(world)?;
     for item in items("orphan", orphans) {
         connection.execute(
             "INSERT INTO items(txid, key, payload) VALUES ('orphan-tx', ?1, ?2)",
@@ -342,9 +347,8 @@ async fn backfiller(shared: Arc<Shared>) {
 async fn covered_rows(world: &World, engine: &Engine) -> Result<(i64, String), String> {
     let chain = engine.versions(DATASET).await.map_err(|e| e.to_string())?;
     let txids: Vec<String> = chain.into_iter().map(|link| link.txid).collect();
-    let path = faultline::layout::table(&world.store_dir(), DATASET);
     let last = uncharged(|| {
-        rusqlite::Connection::open(path)
+        table_file(world)
             .and_then(|c| c.query_row("SELECT COALESCE(MAX(seq), 0) FROM items", [], |r| r.get(0)))
     })
     .map_err(|e| e.to_string())?;
@@ -357,9 +361,8 @@ async fn covered_rows(world: &World, engine: &Engine) -> Result<(i64, String), S
 /// How many of the rows `covered` names have no version (read on the harness's own
 /// connection, with no await, right as the attempt returned).
 fn unstamped(world: &World, (last, txids): &(i64, String)) -> rusqlite::Result<u64> {
-    let path = faultline::layout::table(&world.store_dir(), DATASET);
     uncharged(|| {
-        rusqlite::Connection::open(path)?.query_row(
+        table_file(world)?.query_row(
             "SELECT COUNT(*) FROM items WHERE seq <= ?1 AND version IS NULL
              AND txid IN (SELECT value FROM json_each(?2))",
             (last, txids),
@@ -442,9 +445,8 @@ async fn final_store(world: &World) -> Result<FinalStore, String> {
         .await
         .map_err(|e| e.to_string())?
         .map(row_of);
-    let path = faultline::layout::table(&world.store_dir(), DATASET);
     let rows = uncharged(|| {
-        let connection = rusqlite::Connection::open(path)?;
+        let connection = table_file(world)?;
         let mut statement =
             connection.prepare("SELECT seq, txid, version FROM items ORDER BY seq")?;
         let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;

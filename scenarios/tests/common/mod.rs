@@ -25,10 +25,7 @@ pub fn run(name: &str, seed: u64, source: Source) -> RunOutcome {
 
 /// One run of `name` with `seed` from `source`, with default limits, on `disk`.
 pub fn run_on(name: &str, seed: u64, source: Source, disk: DiskKind) -> RunOutcome {
-    let io_cost = match &source {
-        Source::Seed => faultline_sim::iotime::IoCost::default(),
-        Source::Replay(tape) | Source::Lenient(tape) => tape.io_cost(),
-    };
+    let io_cost = source.io_cost(faultline_sim::iotime::IoCost::default());
     run_charged(name, seed, source, disk, io_cost)
 }
 

@@ -75,6 +75,12 @@ pub struct Injection {
 }
 
 impl State {
+    /// Simulated nanoseconds since the run started (the trace's clock).
+    fn now_ns(&self) -> u64 {
+        self.start
+            .map_or(0, |start| start.elapsed().as_nanos() as u64)
+    }
+
     fn push(&mut self, event: Event) {
         if let Some(observer) = &self.observer {
             observer(&event);
@@ -181,9 +187,7 @@ impl World {
 
     /// Simulated time since the run started.
     pub fn elapsed(&self) -> std::time::Duration {
-        self.state()
-            .start
-            .map_or(std::time::Duration::ZERO, |start| start.elapsed())
+        std::time::Duration::from_nanos(self.state().now_ns())
     }
 
     /// The run's seed.
@@ -325,11 +329,8 @@ impl World {
     }
 
     fn make_event(&self, state: &State, kind: &str, detail: String) -> Event {
-        let time_ns = state
-            .start
-            .map_or(0, |start| start.elapsed().as_nanos() as u64);
         Event {
-            time_ns,
+            time_ns: state.now_ns(),
             node: current_node_name(state),
             kind: kind.to_owned(),
             detail,
@@ -472,7 +473,7 @@ fn draw_decision(
         state.crashes += 1;
     }
     if decision != Decision::Continue {
-        let time_ns = state.start.map_or(0, |s| s.elapsed().as_nanos() as u64);
+        let time_ns = state.now_ns();
         if let Decision::Error = decision {
             state.injected.push(Injection {
                 at: time_ns,
@@ -596,7 +597,7 @@ impl World {
             }
         }
         for (_, name, incarnation) in &due {
-            let time_ns = state.start.map_or(0, |s| s.elapsed().as_nanos() as u64);
+            let time_ns = state.now_ns();
             let detail = format!("incarnation {incarnation}");
             state.push(Event {
                 time_ns,
