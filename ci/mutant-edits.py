@@ -438,6 +438,32 @@ MUTANTS = [
             ("""                engine
                     .stamp_rows(&sidecar.table, &sidecar.txid, link.version)
                     .await?;""", """                let _ = link;""")]),
+
+    dict(name="named-checked-before-lock", invariant="delete-wins", budget=3000, scenario="delete-vs-fetch",
+         strategy="pct",
+         story="the fetch checks that a scope still names the source with its own statement before taking the\n"
+               "write lock (a deleted source then costs no write transaction) and no longer checks inside it:\n"
+               "a delete that commits between the check and BEGIN is undone. Two statements of one handle,\n"
+               "back to back: only a preemption between them (pct) opens the window.",
+         file="src/scopes.rs", edits=[
+            ("""        let connection = guard.as_mut().expect("opened");
+        sql::begin_write(connection, "scopes.fetch").await?;""", """        let connection = guard.as_mut().expect("opened");
+        // Checked before taking the write lock: a deleted source costs no write transaction.
+        let named: i64 = sql::retry_busy(connection, "scopes.fetch.named", |c| {
+            c.query_row("SELECT COUNT(*) FROM scopes WHERE source = ?1", [source], |r| r.get(0))
+        })
+        .await?;
+        if named == 0 {
+            drop(guard);
+            self.inner.scopes.purge(source);
+            return Ok(Synced::Deleted);
+        }
+        sql::begin_write(connection, "scopes.fetch").await?;"""),
+            ("""    if named == 0 {
+        return Ok(false);
+    }
+    connection.run("DELETE FROM entries WHERE source = ?1", [source])?;""", """    let _ = named;
+    connection.run("DELETE FROM entries WHERE source = ?1", [source])?;""")]),
 ]
 
 def main(names):
@@ -456,7 +482,9 @@ def main(names):
         finally:
             open(path, "w").write(original)
         header = (f"Mutant: {mutant['name']}\nInvariant: {mutant['invariant']}\nBudget: {mutant['budget']}\n"
-                  f"Scenario: {mutant['scenario']}\nStory: {mutant['story']}\n\n")
+                  f"Scenario: {mutant['scenario']}\n"
+                  + (f"Strategy: {mutant['strategy']}\n" if mutant.get("strategy") else "")
+                  + f"Story: {mutant['story']}\n\n")
         open(f"fixtures/mutants/{mutant['name']}.patch", "w").write(header + diff)
         print(f"{mutant['name']}: {sum(1 for l in diff.splitlines() if l[:1] in '+-' and l[:3] not in ('+++', '---'))} changed lines")
 

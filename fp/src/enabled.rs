@@ -59,6 +59,11 @@ pub trait Simulation {
     fn settle(&self) -> Duration {
         Duration::ZERO
     }
+    /// Decides the scheduling point at a statement boundary ([`settle`]): continue, or yield
+    /// or sleep so that other nodes run there. Never an error or a crash.
+    fn preempt(&self) -> Decision {
+        Decision::Continue
+    }
 }
 
 thread_local! {
@@ -89,7 +94,7 @@ fn active() -> Option<Rc<dyn Simulation>> {
 /// The decision is taken before the first await, so the future holds no `Rc` and stays
 /// `Send` (engine futures must run on multi-threaded tokio too).
 pub async fn hit(point: &'static str) -> Result<(), Injected> {
-    settle().await;
+    pay().await;
     let decision = active().map(|simulation| simulation.decide(point));
     match decision {
         Some(decision) => apply(point, decision).await,
@@ -122,10 +127,21 @@ fn outside_simulation(point: &'static str) -> Result<(), Injected> {
     }
 }
 
-/// Pays the simulated time of the work done since the last settle (statements' I/O and
-/// SQLite's own work, as the simulation charges it) by sleeping that long in simulated
-/// time. Call it after each statement. Outside a simulation it is ready at once.
+/// Marks a statement boundary: pays the simulated time of the work done since the last
+/// settle (statements' I/O and SQLite's own work, as the simulation charges it) by sleeping
+/// that long in simulated time, then lets the simulation decide the boundary as a scheduling
+/// point (it may yield or sleep there, so that other nodes run between two statements).
+/// Call it after each statement. Outside a simulation it is ready at once.
 pub async fn settle() {
+    pay().await;
+    let decision = active().map(|simulation| simulation.preempt());
+    if let Some(decision @ (Decision::Yield | Decision::Sleep(_))) = decision {
+        // A yield or a sleep never returns an error.
+        let _ = apply("sched.preempt", decision).await;
+    }
+}
+
+async fn pay() {
     let debt = active().map_or(Duration::ZERO, |simulation| simulation.settle());
     if !debt.is_zero() {
         tokio::time::sleep(debt).await;

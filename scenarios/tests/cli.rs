@@ -266,3 +266,90 @@ fn a_hunt_reports_the_lowest_matching_seed_however_the_workers_race() {
         );
     }
 }
+
+#[test]
+fn a_bad_strategy_exits_2_naming_the_strategies_accepted() {
+    let reports = tempfile::tempdir().unwrap();
+    for bad in ["dfs", "pct:4", "pct:0"] {
+        let output = sim(
+            &[
+                "run",
+                "--scenario",
+                "canary",
+                "--seeds",
+                "0..1",
+                "--strategy",
+                bad,
+            ],
+            reports.path(),
+        );
+        assert_eq!(output.status.code(), Some(2), "{bad}: {}", text(&output));
+        assert!(
+            text(&output).contains("random, pct, pct:D"),
+            "{}",
+            text(&output)
+        );
+    }
+    let output = common::binary()
+        .args(["run", "--scenario", "canary", "--seeds", "0..1"])
+        .env("FAULTLINE_REPORTS", reports.path())
+        .env("FAULTLINE_STRATEGY", "bfs")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("FAULTLINE_STRATEGY"),
+        "{}",
+        text(&output)
+    );
+}
+
+/// The coverage gate: a sweep too short to reach what the family declares fails and names
+/// each gap; a long enough one passes; a failing sweep's JSON carries the coverage.
+#[test]
+fn require_coverage_fails_a_sweep_that_never_reached_a_declared_case() {
+    let reports = tempfile::tempdir().unwrap();
+    let args = |seeds: &'static str| {
+        [
+            "run",
+            "--scenario",
+            "schema-apply",
+            "--seeds",
+            seeds,
+            "--require-coverage",
+            "--no-shrink",
+        ]
+    };
+    let short = sim(&args("0..1"), reports.path());
+    assert_eq!(short.status.code(), Some(1), "{}", text(&short));
+    assert!(text(&short).contains("NOT reached: "), "{}", text(&short));
+    assert!(text(&short).contains("coverage gate"), "{}", text(&short));
+    let long = sim(&args("0..300"), reports.path());
+    assert_eq!(long.status.code(), Some(0), "{}", text(&long));
+    assert!(
+        text(&long).contains("sometimes migration-refused: "),
+        "{}",
+        text(&long)
+    );
+    let json = sim(
+        &[
+            "run",
+            "--scenario",
+            "schema-apply",
+            "--seeds",
+            "0..20",
+            "--json",
+            "--strategy",
+            "swarm",
+        ],
+        reports.path(),
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(summary["strategy"], "swarm");
+    assert_eq!(summary["coverage"]["runs"], 20);
+    assert!(
+        summary["coverage"]["decisions"]["engine.migrate.before_step"]["continue"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    );
+}

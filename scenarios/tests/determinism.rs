@@ -64,6 +64,55 @@ fn a_recorded_tape_replays_to_the_same_trace_without_divergence() {
     }
 }
 
+/// pct and swarm runs preempt statement boundaries (sparse tape entries): a replay takes them
+/// from the tape alone, with no divergence and the same trace, and a tape that lost its
+/// preemptions no longer preempts.
+#[test]
+fn pct_and_swarm_tapes_replay_to_the_same_trace_and_preempt_only_as_recorded() {
+    use faultline_sim::strategy::StrategyKind;
+    let mut preempted = 0;
+    for (name, strategy) in [
+        ("concurrent-writers", StrategyKind::Pct { depth: 3 }),
+        ("concurrent-writers", StrategyKind::Swarm),
+        ("backfill", StrategyKind::Pct { depth: 2 }),
+        ("delete-vs-fetch", StrategyKind::Swarm),
+    ] {
+        for seed in 0..6 {
+            let cost = faultline_sim::iotime::IoCost::default();
+            let fresh = (Source::Seed, strategy);
+            let recorded = common::run_searching(name, seed, fresh, Default::default(), cost);
+            assert_eq!(recorded.tape.strategy, strategy);
+            let boundaries = recorded.tape.entries.iter();
+            let count = boundaries
+                .filter(|e| e.site.contains("sched.preempt"))
+                .count();
+            preempted += count;
+            let replayed = common::run(name, seed, Source::Replay(recorded.tape.clone()));
+            assert_eq!(replayed.divergence, None, "{name} {strategy} seed {seed}");
+            assert_eq!(
+                replayed.trace.hash(),
+                recorded.trace.hash(),
+                "{name} seed {seed}"
+            );
+            let preempts = |o: &faultline_sim::outcome::RunOutcome| {
+                o.trace
+                    .events
+                    .iter()
+                    .filter(|e| e.kind == "preempt")
+                    .count()
+            };
+            assert_eq!(preempts(&recorded), count, "{name} seed {seed}");
+            let mut stripped = recorded.tape.clone();
+            stripped
+                .entries
+                .retain(|e| !e.site.contains("sched.preempt"));
+            let lenient = common::run(name, seed, Source::Lenient(stripped));
+            assert_eq!(preempts(&lenient), 0, "{name} seed {seed}");
+        }
+    }
+    assert!(preempted > 0, "some run preempted a statement boundary");
+}
+
 #[test]
 fn a_seed_replayed_in_a_new_process_gives_the_in_process_trace_hash() {
     for seed in [3, 11] {

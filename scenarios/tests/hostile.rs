@@ -375,6 +375,7 @@ fn defect_5_a_full_scratch_disk_is_an_environment_fault_not_an_engine_failure() 
         scratch: full.0.clone(),
         disk: faultline_sim::crash::DiskKind::Files,
         io_cost: faultline_sim::iotime::IoCost::default(),
+        strategy: Default::default(),
     };
     let misbehave = std::sync::Arc::new(faultline_scenarios::misbehave::Misbehave);
     let failed = faultline_sim::runner::run(misbehave.clone(), request(5));

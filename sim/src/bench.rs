@@ -133,7 +133,10 @@ fn time_simulated_hits(settings: &Settings, hits: u32) -> Duration {
         .join(format!("faultline-bench-{}", std::process::id()));
     let world = World::new(
         0,
-        Chooser::new(0, &Source::Seed),
+        (
+            Chooser::new(0, &Source::Seed, Default::default()),
+            crate::strategy::build(Default::default(), 0, 1),
+        ),
         (model, crate::net::NetModel::default()),
         limits,
         scratch,

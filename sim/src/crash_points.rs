@@ -8,12 +8,49 @@
 //! power loss), and every invariant is checked. The second level is generic: every failpoint
 //! hit that a crashed run reaches on a restarted node before that node says it is ready
 //! (its recovery on reopen; see [`crate::world::World::node_ready`]), whatever the
-//! failpoint's name, is crashed once more, in every scope. Works for any scenario.
+//! failpoint's name, is crashed once more, in every scope. At every point of either level
+//! the point's injected error is tried once too (the error path a crash never takes: a
+//! rollback, a retry, a cleanup), so each point is run with every [`Fault`]. Works for any
+//! scenario.
 
 use crate::faults::{CrashScope, Decision};
 use crate::outcome::{Result, RunResult};
 use crate::site::{FailpointSite, Part};
 use crate::tape::{Source, Tape};
+
+/// What a run of the enumeration injects at its point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A crash of this scope.
+    Crash(CrashScope),
+    /// The point's injected I/O error.
+    Error,
+}
+
+impl Fault {
+    /// Every fault tried at a point: the crashes in scope order, then the error.
+    pub const ALL: [Fault; 4] = [
+        Fault::Crash(CrashScope::Node),
+        Fault::Crash(CrashScope::Store),
+        Fault::Crash(CrashScope::Power),
+        Fault::Error,
+    ];
+
+    /// What a report calls it (`process crash`, ..., `injected error`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Crash(scope) => scope.name(),
+            Fault::Error => "injected error",
+        }
+    }
+
+    fn decision(self) -> Decision {
+        match self {
+            Fault::Crash(scope) => Decision::Crash(scope),
+            Fault::Error => Decision::Error,
+        }
+    }
+}
 
 /// Second-level points tried per crashed run, at most: a recovery that loops is bounded.
 pub const SECOND_LEVEL_LIMIT: usize = 64;
@@ -60,16 +97,29 @@ pub struct CrashRun {
     pub seed: u64,
     /// Where it crashed.
     pub point: Point,
-    /// The crash's scope (`None` for the seed's own and fault-free runs).
-    pub scope: Option<CrashScope>,
+    /// What was injected at the point (`None` for the seed's own and fault-free runs).
+    pub fault: Option<Fault>,
     /// The run.
     pub result: RunResult,
 }
 
 impl CrashRun {
-    /// Whether the crash actually happened (the run reached the point).
+    /// Whether the fault actually happened (the run reached the point): a crash is in the
+    /// trace, or the point's error was drawn.
     pub fn covered(&self) -> bool {
-        self.scope.is_some() && self.result.crashed
+        match self.fault {
+            None => false,
+            Some(Fault::Crash(_)) => self.result.crashed,
+            Some(Fault::Error) => self.point.failpoint().is_some_and(|point| {
+                let kinds = self.result.coverage.decisions.get(&point);
+                kinds.is_some_and(|kinds| kinds.contains_key(crate::faults::Kind::Error.name()))
+            }),
+        }
+    }
+
+    /// Whether it crashed at its point (not an error run).
+    pub fn is_crash(&self) -> bool {
+        matches!(self.fault, Some(Fault::Crash(_)))
     }
 }
 
@@ -80,10 +130,12 @@ pub struct Enumeration {
     pub points: usize,
     /// Second-level crash points (reached only after a first crash, before readiness).
     pub second_points: usize,
-    /// Crash runs made (the seeds' own and fault-free runs not counted).
+    /// Runs made with a fault at a point (the seeds' own and fault-free runs not counted).
     pub runs: usize,
-    /// Crash runs that crashed.
+    /// Of them, runs whose fault happened.
     pub covered: usize,
+    /// Of the runs, those that injected the point's error instead of crashing.
+    pub error_runs: usize,
 }
 
 impl Enumeration {
@@ -93,6 +145,7 @@ impl Enumeration {
         self.second_points += other.second_points;
         self.runs += other.runs;
         self.covered += other.covered;
+        self.error_runs += other.error_runs;
     }
 }
 
@@ -111,7 +164,7 @@ pub fn enumerate(
     let unplanned = |point, result| CrashRun {
         seed,
         point,
-        scope: None,
+        fault: None,
         result,
     };
     // A seed whose own run failed is reported, and still enumerates from its fault-free run.
@@ -125,14 +178,14 @@ pub fn enumerate(
     };
     let first: Vec<String> = decision_sites(&base_tape).into_iter().take(limit).collect();
     enumeration.points = first.len();
-    let planned: Vec<(Point, CrashScope, Tape)> = first
+    let planned: Vec<(Point, Fault, Tape)> = first
         .iter()
         .flat_map(|site| {
-            CrashScope::ALL.map(|scope| {
+            Fault::ALL.map(|fault| {
                 (
                     Point::First(site.clone()),
-                    scope,
-                    with_crash(&base_tape, site, scope),
+                    fault,
+                    with_decision(&base_tape, site, fault.decision()),
                 )
             })
         })
@@ -142,18 +195,21 @@ pub fn enumerate(
         .iter()
         .flat_map(|run| second_level(run, &first, limit))
         .collect();
-    enumeration.second_points = second.len() / CrashScope::ALL.len();
+    enumeration.second_points = second.len() / Fault::ALL.len();
     runs.extend(first_level);
     runs.extend(run_planned(seed, second, run_all)?);
-    let crash_runs = runs.iter().filter(|run| run.scope.is_some());
-    enumeration.runs = crash_runs.clone().count();
-    enumeration.covered = crash_runs.filter(|run| run.covered()).count();
+    let fault_runs = runs.iter().filter(|run| run.fault.is_some());
+    enumeration.runs = fault_runs.clone().count();
+    enumeration.covered = fault_runs.clone().filter(|run| run.covered()).count();
+    enumeration.error_runs = fault_runs
+        .filter(|run| run.fault == Some(Fault::Error))
+        .count();
     Ok((enumeration, runs))
 }
 
 fn run_planned(
     seed: u64,
-    planned: Vec<(Point, CrashScope, Tape)>,
+    planned: Vec<(Point, Fault, Tape)>,
     run_all: &mut RunAll<'_>,
 ) -> Result<Vec<CrashRun>> {
     let sources = planned
@@ -164,10 +220,10 @@ fn run_planned(
     Ok(planned
         .into_iter()
         .zip(results)
-        .map(|((point, scope, _), result)| CrashRun {
+        .map(|((point, fault, _), result)| CrashRun {
             seed,
             point,
-            scope: Some(scope),
+            fault: Some(fault),
             result,
         })
         .collect())
@@ -175,13 +231,13 @@ fn run_planned(
 
 /// The second-level runs a covered first-level run reveals: each failpoint site its
 /// restarted nodes drew before they were ready (and that the fault-free run never reached),
-/// crashed in every scope on top of the first crash.
-fn second_level(run: &CrashRun, first: &[String], limit: usize) -> Vec<(Point, CrashScope, Tape)> {
+/// crashed in every scope, and given its error, on top of the first crash.
+fn second_level(run: &CrashRun, first: &[String], limit: usize) -> Vec<(Point, Fault, Tape)> {
     let (Point::First(first_site), Some(after_first)) = (&run.point, run.result.tape.as_ref())
     else {
         return Vec::new();
     };
-    if !run.covered() {
+    if !run.is_crash() || !run.covered() {
         return Vec::new();
     }
     run.result
@@ -190,9 +246,13 @@ fn second_level(run: &CrashRun, first: &[String], limit: usize) -> Vec<(Point, C
         .filter(|site| !first.contains(site))
         .take(limit.min(SECOND_LEVEL_LIMIT))
         .flat_map(|site| {
-            CrashScope::ALL.map(|scope| {
+            Fault::ALL.map(|fault| {
                 let point = Point::Second(first_site.to_owned(), site.clone());
-                (point, scope, with_crash(after_first, site, scope))
+                (
+                    point,
+                    fault,
+                    with_decision(after_first, site, fault.decision()),
+                )
             })
         })
         .collect()
@@ -207,23 +267,34 @@ pub fn without_faults(tape: &Tape) -> Tape {
     clean
 }
 
-/// The decision sites of every failpoint hit on `tape`, in order.
+/// The decision sites of every failpoint hit on `tape`, in order (statement boundaries, which
+/// are never crashed, left out).
 pub fn decision_sites(tape: &Tape) -> Vec<String> {
     tape.entries
         .iter()
-        .filter(|e| FailpointSite::parse(&e.site).is_some_and(|s| s.part == Part::Decision))
+        .filter(|e| {
+            FailpointSite::parse(&e.site).is_some_and(|s| {
+                s.part == Part::Decision && s.point != crate::strategy::PREEMPT_POINT
+            })
+        })
         .map(|e| e.site.clone())
         .collect()
 }
 
 /// `base` with a crash of `scope` at the hit whose decision site is `site`.
 pub fn with_crash(base: &Tape, site: &str, scope: CrashScope) -> Tape {
+    with_decision(base, site, Decision::Crash(scope))
+}
+
+/// `base` with `decision` at the hit whose decision site is `site` (its earlier decision
+/// and companions replaced).
+pub fn with_decision(base: &Tape, site: &str, decision: Decision) -> Tape {
     let parsed = FailpointSite::parse(site).expect("a decision site");
     let mut tape = base.clone();
     tape.entries.retain(|e| {
         FailpointSite::parse(&e.site).is_none_or(|s| s.with_part(Part::Decision) != parsed)
     });
-    tape.entries.extend(Decision::Crash(scope).entries(&parsed));
+    tape.entries.extend(decision.entries(&parsed));
     tape
 }
 

@@ -9,6 +9,7 @@ use crate::crash::DiskKind;
 use crate::iotime::IoCost;
 use crate::limits::Limits;
 use crate::outcome::Error;
+use crate::strategy::StrategyKind;
 
 /// The variables, what they set and their defaults.
 pub const VARIABLES: &[(&str, &str)] = &[
@@ -49,6 +50,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "simulated time charged for I/O: off, or read=20us,write=40us,sync=1ms,steps=10us (the default; any subset)",
     ),
     (
+        "FAULTLINE_STRATEGY",
+        "how fresh runs search: random (default), pct, pct:D (1 to 3) or swarm; --strategy overrides it",
+    ),
+    (
         "FAULTLINE_REPORTS",
         "where failures are written (default ./reports)",
     ),
@@ -76,6 +81,8 @@ pub struct Settings {
     pub reports: PathBuf,
     /// `FAULTLINE_IO_COST`.
     pub io_cost: IoCost,
+    /// `FAULTLINE_STRATEGY` (a command's `--strategy` overrides it).
+    pub strategy: StrategyKind,
 }
 
 /// Longest duration any setting accepts: a year, in seconds.
@@ -107,6 +114,11 @@ pub fn settings() -> Result<Settings, Error> {
                 Error::BadInput(format!("FAULTLINE_IO_COST={text:?} is not valid: {e}"))
             })?,
             Err(_) => IoCost::default(),
+        },
+        strategy: match std::env::var("FAULTLINE_STRATEGY") {
+            Ok(text) => StrategyKind::parse(&text)
+                .map_err(|e| Error::BadInput(format!("FAULTLINE_STRATEGY: {e}")))?,
+            Err(_) => StrategyKind::default(),
         },
     })
 }

@@ -117,6 +117,17 @@ impl Kind {
     pub fn from_index(index: u64) -> Kind {
         Kind::ALL[(index as usize).min(Kind::ALL.len() - 1)]
     }
+
+    /// Its name in reports (`continue`, `yield`, `sleep`, `error`, `crash`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Continue => "continue",
+            Kind::Yield => "yield",
+            Kind::Sleep => "sleep",
+            Kind::Error => "error",
+            Kind::Crash => "crash",
+        }
+    }
 }
 
 /// What a failpoint hit was told to do.

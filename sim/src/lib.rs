@@ -10,6 +10,7 @@ pub mod allocator;
 #[cfg(madsim)]
 pub mod bench;
 pub mod cli;
+pub mod coverage;
 pub mod crash;
 pub mod crash_points;
 pub mod env;
@@ -32,6 +33,7 @@ pub mod session;
 pub mod shrink;
 pub mod site;
 mod sqlite_memory;
+pub mod strategy;
 #[cfg(madsim)]
 pub mod sweep;
 pub mod tape;
@@ -42,4 +44,4 @@ pub mod worker;
 pub mod world;
 
 pub use outcome::{Exit, Failure, FailureKind};
-pub use scenario::{InvariantDoc, NodeGroup, Scenario};
+pub use scenario::{InvariantDoc, NodeGroup, Scenario, SometimesDoc};

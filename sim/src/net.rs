@@ -221,7 +221,11 @@ mod tests {
 
     #[test]
     fn a_slot_whose_entries_are_missing_has_no_fault() {
-        let mut chooser = Chooser::new(1, &Source::Lenient(Tape::new("demo", 1)));
+        let mut chooser = Chooser::new(
+            1,
+            &Source::Lenient(Tape::new("demo", 1)),
+            Default::default(),
+        );
         let model = NetModel {
             faults: 1,
             ..NetModel::default()
@@ -266,13 +270,13 @@ mod tests {
             weights: [0, 1, 1, 1, 1, 1],
             ..NetModel::default()
         };
-        let mut recording = Chooser::new(9, &Source::Seed);
+        let mut recording = Chooser::new(9, &Source::Seed, Default::default());
         let drawn: Vec<_> = (0..4)
             .map(|k| NetFault::draw(&model, k, &mut recording))
             .collect();
         let mut tape = Tape::new("demo", 9);
         tape.entries = recording.finish().0;
-        let mut replay = Chooser::new(9, &Source::Replay(tape));
+        let mut replay = Chooser::new(9, &Source::Replay(tape), Default::default());
         let again: Vec<_> = (0..4)
             .map(|k| NetFault::draw(&model, k, &mut replay))
             .collect();

@@ -97,6 +97,8 @@ pub struct RunOutcome {
     pub start_up_sites: Vec<String>,
     /// The simulated time the run lasted, in nanoseconds.
     pub simulated_ns: u64,
+    /// What the run reached.
+    pub coverage: crate::coverage::Coverage,
 }
 
 impl RunOutcome {
@@ -143,6 +145,9 @@ pub struct RunResult {
     /// See [`RunOutcome::simulated_ns`] (0 for a run that never finished).
     #[serde(default)]
     pub simulated_ns: u64,
+    /// See [`RunOutcome::coverage`] (empty for a run that never finished).
+    #[serde(default)]
+    pub coverage: crate::coverage::Coverage,
 }
 
 impl RunResult {
@@ -160,6 +165,7 @@ impl RunResult {
             trace: (detail == Detail::Full).then_some(outcome.trace),
             start_up_sites: outcome.start_up_sites,
             simulated_ns: outcome.simulated_ns,
+            coverage: outcome.coverage,
         }
     }
 
@@ -176,6 +182,7 @@ impl RunResult {
             trace: Some(Trace { events: partial }),
             start_up_sites: Vec::new(),
             simulated_ns: 0,
+            coverage: crate::coverage::Coverage::default(),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::limits::Limits;
 use crate::memdisk::MemDisk;
 use crate::outcome::{environment, signature_of, Failure, FailureKind, Result, RunOutcome};
 use crate::scenario::Scenario;
+use crate::strategy::{self, StrategyKind};
 use crate::tape::{Chooser, Expected, Source, Tape};
 use crate::world::{EnvironmentFault, Observer, World};
 
@@ -36,6 +37,8 @@ pub struct RunRequest {
     pub disk: DiskKind,
     /// What the run's I/O costs in simulated time.
     pub io_cost: IoCost,
+    /// How a fresh run searches ([`crate::strategy`]); a replay's is its tape's.
+    pub strategy: StrategyKind,
 }
 
 /// Runs once, on a new thread, and waits for it. An error is a fault of the environment
@@ -71,10 +74,15 @@ fn run_on_this_thread(
         Some(memory) => Box::new(memory.clone()),
         None => Box::new(ProcessCrash),
     };
-    let chooser = Chooser::new(request.seed, &request.source);
+    let chooser = Chooser::new(request.seed, &request.source, request.strategy);
+    let strategy = strategy::build(
+        request.strategy,
+        request.seed,
+        scenario.preemption_horizon(),
+    );
     let world = World::new(
         request.seed,
-        chooser,
+        (chooser, strategy),
         (scenario.fault_model(), scenario.net_model()),
         request.limits,
         run_dir.clone(),
@@ -119,6 +127,7 @@ fn run_on_this_thread(
     };
     let mut tape = Tape::new(scenario.name(), request.seed);
     tape.io_cost = request.io_cost.to_string();
+    tape.strategy = request.strategy;
     tape.entries = finished.entries;
     tape.expected = Some(Expected {
         signature: signature_of(failure.as_ref()),
@@ -133,6 +142,7 @@ fn run_on_this_thread(
         divergence: finished.divergence,
         hits: finished.hits,
         start_up_sites: finished.start_up_sites,
+        coverage: finished.coverage,
         simulated_ns: simulated.into_inner().as_nanos() as u64,
     })
 }

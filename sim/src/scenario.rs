@@ -12,6 +12,17 @@ pub struct InvariantDoc {
     pub checks: &'static str,
 }
 
+/// A sometimes-assertion: something a healthy sweep of the scenario must see happen at
+/// least once ("a conflict was retried"), recorded with [`crate::world::World::sometimes`].
+/// One that never holds means the workload or the faults stopped reaching a case.
+#[derive(Debug, Clone, Copy)]
+pub struct SometimesDoc {
+    /// Its name, for example `conflict-retried`.
+    pub name: &'static str,
+    /// One line: what happened when it holds.
+    pub means: &'static str,
+}
+
 /// Numbered nodes whose count is drawn from the tape: the shrinker takes node `i` out by
 /// lowering the count, dropping the sites of node `i` and renumbering the sites of every later
 /// node one down, and moves a node's operations down into empty slots (see
@@ -52,6 +63,21 @@ pub trait Scenario: Send + Sync + 'static {
     /// default.
     fn node_groups(&self) -> &'static [NodeGroup] {
         &[]
+    }
+    /// The scenario's sometimes-assertions. None by default.
+    fn sometimes(&self) -> &'static [SometimesDoc] {
+        &[]
+    }
+    /// The failpoints the workload must reach, each a name or, ending in `.`, every point
+    /// under it (`engine.append.`): a sweep with `--require-coverage` fails when one linked
+    /// in is never decided. None by default.
+    fn failpoints(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// About how many statement boundaries a run reaches, every node counted: `pct` places
+    /// its change points among the first this many. 1,000 by default.
+    fn preemption_horizon(&self) -> u64 {
+        1_000
     }
     /// Runs one simulated run. Called inside a fresh madsim runtime on a fresh thread.
     #[cfg(madsim)]

@@ -230,6 +230,7 @@ impl Session {
 /// A replay charges I/O as its tape did; a fresh run as the settings say.
 fn request(settings: &Settings, seed: u64, source: Source) -> RunRequest {
     let io_cost = source.io_cost(settings.io_cost);
+    let strategy = source.strategy(settings.strategy);
     RunRequest {
         seed,
         source,
@@ -237,6 +238,7 @@ fn request(settings: &Settings, seed: u64, source: Source) -> RunRequest {
         scratch: settings.scratch.clone(),
         disk: settings.disk,
         io_cost,
+        strategy,
     }
 }
 

@@ -67,6 +67,8 @@ pub struct SweepResult {
     pub interrupted: bool,
     /// Wall time of the sweep.
     pub elapsed: Duration,
+    /// What the finished runs reached, summed.
+    pub coverage: crate::coverage::Coverage,
 }
 
 /// What the sweep's caller decides about a failure that just arrived.
@@ -129,6 +131,7 @@ pub fn sweep(
             continue;
         };
         result.runs += 1;
+        result.coverage.add(&finished.result.coverage);
         finished_above.insert(seed);
         while finished_above.remove(&result.done_below) {
             result.done_below += 1;

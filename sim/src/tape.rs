@@ -12,6 +12,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::rng::Rng;
+use crate::site::FailpointSite;
+use crate::strategy::{StrategyKind, MAX_PREEMPT_VALUE, PREEMPT_POINT};
+
+fn is_random(strategy: &StrategyKind) -> bool {
+    *strategy == StrategyKind::Random
+}
 
 /// The `format` field of every tape file.
 pub const TAPE_FORMAT: &str = "faultline-tape";
@@ -55,6 +61,10 @@ pub struct Tape {
     /// The I/O cost model the run charged ([`crate::iotime::IoCost`]'s text); a replay uses
     /// it.
     pub io_cost: String,
+    /// The search strategy the run was recorded with ([`crate::strategy`]); absent means
+    /// `random`.
+    #[serde(default, skip_serializing_if = "is_random")]
+    pub strategy: StrategyKind,
     /// The decisions, in the order they were made.
     pub entries: Vec<Entry>,
     /// What replaying it gives, when known.
@@ -71,6 +81,7 @@ impl Tape {
             scenario: scenario.to_owned(),
             seed,
             io_cost: crate::iotime::IoCost::default().to_string(),
+            strategy: StrategyKind::Random,
             entries: Vec::new(),
             expected: None,
         }
@@ -160,6 +171,14 @@ impl Source {
             Source::Replay(tape) | Source::Lenient(tape) => tape.io_cost(),
         }
     }
+
+    /// The strategy a run from this source is recorded with: a replay's tape's, else `fresh`.
+    pub fn strategy(&self, fresh: StrategyKind) -> StrategyKind {
+        match self {
+            Source::Seed => fresh,
+            Source::Replay(tape) | Source::Lenient(tape) => tape.strategy,
+        }
+    }
 }
 
 /// Hands out choices for a run and records them.
@@ -171,15 +190,21 @@ pub struct Chooser {
     asked: BTreeSet<String>,
     consumed: Vec<Entry>,
     divergence: Option<String>,
+    preempts: bool,
 }
 
 impl Chooser {
-    /// A chooser for `seed` drawing from `source`.
-    pub fn new(seed: u64, source: &Source) -> Self {
+    /// A chooser for `seed` drawing from `source`; a fresh run decides statement boundaries
+    /// when `strategy` preempts.
+    pub fn new(seed: u64, source: &Source, strategy: StrategyKind) -> Self {
         let (rng, tape, strict) = match source {
             Source::Seed => (Some(Rng::new(seed, 1)), BTreeMap::new(), false),
             Source::Replay(tape) => (None, index(tape), true),
             Source::Lenient(tape) => (None, index(tape), false),
+        };
+        let preempts = match source {
+            Source::Seed => strategy.preempts(),
+            Source::Replay(_) | Source::Lenient(_) => tape.keys().any(|site| is_preemption(site)),
         };
         Chooser {
             rng,
@@ -188,7 +213,30 @@ impl Chooser {
             asked: BTreeSet::new(),
             consumed: Vec::new(),
             divergence: None,
+            preempts,
         }
+    }
+
+    /// Whether statement boundaries are decided in this run: a fresh run's strategy
+    /// preempts, or the tape holds a preemption.
+    pub fn preempts(&self) -> bool {
+        self.preempts
+    }
+
+    /// The value of a statement boundary (a preemption site, [`PREEMPT_POINT`]): `fresh`'s
+    /// when recording, the tape's when replaying. Sparse: only a value other than 0 is
+    /// recorded, and a site the tape lacks is 0 even in strict replay (a run has thousands
+    /// of boundaries and preempts few).
+    pub fn preemption(&mut self, site: String, fresh: impl FnOnce() -> u64) -> u64 {
+        let value = match self.rng {
+            Some(_) => fresh().min(MAX_PREEMPT_VALUE),
+            None if self.tape.contains_key(&site) => self.recorded_value(&site, MAX_PREEMPT_VALUE),
+            None => return 0,
+        };
+        if value != 0 || self.rng.is_none() {
+            self.record(site, value);
+        }
+        value
     }
 
     /// A value in `0..=bound` for `site`.
@@ -288,6 +336,11 @@ impl crate::faults::Draws for Chooser {
     }
 }
 
+/// Whether `site` is a statement boundary's (`fp/<node>/sched.preempt#<n>`).
+pub fn is_preemption(site: &str) -> bool {
+    FailpointSite::parse(site).is_some_and(|s| s.point == PREEMPT_POINT)
+}
+
 fn index(tape: &Tape) -> BTreeMap<String, u64> {
     tape.entries
         .iter()
@@ -300,7 +353,7 @@ mod tests {
     use super::*;
 
     fn recorded(seed: u64) -> Tape {
-        let mut chooser = Chooser::new(seed, &Source::Seed);
+        let mut chooser = Chooser::new(seed, &Source::Seed, StrategyKind::Random);
         for i in 0..20 {
             chooser.draw(format!("op/{i}"), 9);
         }
@@ -312,7 +365,7 @@ mod tests {
     #[test]
     fn replaying_a_recorded_tape_gives_the_same_choices_without_divergence() {
         let tape = recorded(3);
-        let mut chooser = Chooser::new(3, &Source::Replay(tape.clone()));
+        let mut chooser = Chooser::new(3, &Source::Replay(tape.clone()), StrategyKind::Random);
         let values: Vec<u64> = (0..20)
             .map(|i| chooser.draw(format!("op/{i}"), 9))
             .collect();
@@ -328,14 +381,14 @@ mod tests {
     #[test]
     fn strict_replay_names_the_first_missing_site_and_unasked_entries() {
         let tape = recorded(3);
-        let mut chooser = Chooser::new(3, &Source::Replay(tape.clone()));
+        let mut chooser = Chooser::new(3, &Source::Replay(tape.clone()), StrategyKind::Random);
         chooser.draw("op/new".to_owned(), 9);
         let (_, divergence) = chooser.finish();
         assert_eq!(
             divergence.as_deref(),
             Some("the run asked for op/new, which the tape has no entry for")
         );
-        let mut chooser = Chooser::new(3, &Source::Replay(tape));
+        let mut chooser = Chooser::new(3, &Source::Replay(tape), StrategyKind::Random);
         chooser.draw("op/0".to_owned(), 9);
         let (_, divergence) = chooser.finish();
         assert!(divergence.unwrap().contains("op/1 was never asked for"));
@@ -343,7 +396,11 @@ mod tests {
 
     #[test]
     fn lenient_replay_defaults_missing_sites_to_zero() {
-        let mut chooser = Chooser::new(3, &Source::Lenient(Tape::new("demo", 3)));
+        let mut chooser = Chooser::new(
+            3,
+            &Source::Lenient(Tape::new("demo", 3)),
+            StrategyKind::Random,
+        );
         assert_eq!(chooser.draw("op/0".to_owned(), 9), 0);
         assert_eq!(chooser.finish().1, None);
     }

@@ -13,7 +13,7 @@
 //! the only writer connection for minutes).
 
 use faultline_sim::faults::FaultModel;
-use faultline_sim::{InvariantDoc, NodeGroup, Scenario};
+use faultline_sim::{InvariantDoc, NodeGroup, Scenario, SometimesDoc};
 
 pub mod invariants;
 pub mod plan;
@@ -39,6 +39,36 @@ impl Scenario for Backfill {
     /// The default model without injected sleeps: reader-wait-bounded bounds the wait by the
     /// cost the I/O model charges, and a sleep injected while a batch holds the connection
     /// would be a slow disk the bound does not allow for.
+    fn sometimes(&self) -> &'static [SometimesDoc] {
+        &[
+            SometimesDoc {
+                name: "read-during-backfill",
+                means: "a read on the backfilling handle was issued while an attempt ran",
+            },
+            SometimesDoc {
+                name: "attempt-canceled",
+                means: "an attempt was asked to stop and reported canceled",
+            },
+            SometimesDoc {
+                name: "attempt-retried",
+                means: "the backfill took more than one attempt",
+            },
+        ]
+    }
+
+    fn failpoints(&self) -> &'static [&'static str] {
+        &[
+            "engine.backfill.",
+            "engine.background.",
+            "engine.append.",
+            "engine.open.",
+        ]
+    }
+
+    fn preemption_horizon(&self) -> u64 {
+        1_700
+    }
+
     fn fault_model(&self) -> FaultModel {
         let mut model = FaultModel::default();
         model.weights[2] = 0;

@@ -474,10 +474,34 @@ fn check(shared: &Shared, store: &FinalStore, bound: Duration) {
         .filter(|i| i.point != "engine.background.read")
         .map(|i| i.at)
         .collect();
+    history.preemptions = shared
+        .world
+        .preemptions()
+        .into_iter()
+        .map(|p| (p.at, p.pause.as_nanos() as u64))
+        .collect();
     history.observations.push(Observation {
         at: shared.now(),
         row: Ok(store.status.clone()),
     });
+    let world = &shared.world;
+    let during = |read: &invariants::Read, a: &invariants::Attempt| {
+        read.at >= a.started && a.ended.as_ref().is_none_or(|(end, _)| read.at <= *end)
+    };
+    world.sometimes(
+        "read-during-backfill",
+        history
+            .reads
+            .iter()
+            .any(|r| history.attempts.iter().any(|a| during(r, a))),
+    );
+    world.sometimes("attempt-retried", history.attempts.len() > 1);
+    world.sometimes(
+        "attempt-canceled",
+        history.attempts.iter().any(|a| {
+            matches!(&a.ended, Some((_, invariants::Ended::Report { status, .. })) if status == "canceled")
+        }),
+    );
     let checks: [(&str, Result<(), String>); 5] = [
         ("errors-propagate", invariants::errors_propagate(&history)),
         (

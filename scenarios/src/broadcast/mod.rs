@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use faultline_sim::faults::FaultModel;
 use faultline_sim::net::NetModel;
-use faultline_sim::{InvariantDoc, NodeGroup, Scenario};
+use faultline_sim::{InvariantDoc, NodeGroup, Scenario, SometimesDoc};
 
 pub mod invariants;
 pub mod plan;
@@ -36,6 +36,36 @@ impl Scenario for BroadcasterDisconnect {
     }
 
     /// The default model: crashes of single nodes (the broadcaster included) and of the store.
+    fn sometimes(&self) -> &'static [SometimesDoc] {
+        &[
+            SometimesDoc {
+                name: "relay-delivered",
+                means: "the broadcaster relayed a change to at least one subscriber",
+            },
+            SometimesDoc {
+                name: "unsubscribed",
+                means: "the broadcaster lost a subscriber (a drop, a crash, a reconnect)",
+            },
+            SometimesDoc {
+                name: "worker-exited",
+                means: "a worker in exit mode left after losing the broadcaster",
+            },
+        ]
+    }
+
+    fn failpoints(&self) -> &'static [&'static str] {
+        &[
+            "engine.workers.",
+            "engine.broadcast.",
+            "engine.append.",
+            "engine.open.",
+        ]
+    }
+
+    fn preemption_horizon(&self) -> u64 {
+        110
+    }
+
     fn fault_model(&self) -> FaultModel {
         FaultModel::default()
     }

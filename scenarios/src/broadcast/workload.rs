@@ -136,6 +136,7 @@ async fn broadcaster(world: World, history: Arc<Mutex<History>>, start: Instant)
                     history.unsubscribed(worker, at);
                 }
                 world.event("unsubscribed", name);
+                world.sometimes("unsubscribed", true);
             }
             BroadcastEvent::Relayed {
                 payload,
@@ -151,6 +152,7 @@ async fn broadcaster(world: World, history: Arc<Mutex<History>>, start: Instant)
                     });
                 }
                 world.event("relay", format!("{payload} to {subscribers}"));
+                world.sometimes("relay-delivered", *subscribers > 0);
             }
         }
     });
@@ -209,6 +211,7 @@ async fn worker_node(shared: Arc<Shared>, index: usize) {
             loop {
                 let why = worker.stopped().await;
                 shared.world.event("worker.exit", format!("{name}: {why}"));
+                shared.world.sometimes("worker-exited", true);
                 tokio::time::sleep(RESPAWN).await;
                 worker = Worker::start(&name, engine.clone(), shared.broadcaster, settings)
                     .expect("a valid worker name");

@@ -5,8 +5,9 @@
 //! an image of the files, and power losses (the image keeps only what was synced). Then
 //! everything heals and every writer must finish in a bound.
 
+use faultline_sim::coverage;
 use faultline_sim::faults::FaultModel;
-use faultline_sim::{InvariantDoc, NodeGroup, Scenario};
+use faultline_sim::{InvariantDoc, NodeGroup, Scenario, SometimesDoc};
 
 pub mod invariants;
 pub mod ledger;
@@ -31,6 +32,43 @@ impl Scenario for ConcurrentWriters {
     }
 
     /// The default model with power losses as likely as node and store crashes.
+    fn sometimes(&self) -> &'static [SometimesDoc] {
+        &[
+            SometimesDoc {
+                name: "conflict-retried",
+                means: "an append lost the race for the head and was retried",
+            },
+            SometimesDoc {
+                name: coverage::CRASH_IN_RECOVERY,
+                means: "a crash hit a writer while it recovered on reopen",
+            },
+            SometimesDoc {
+                name: coverage::ERROR_IN_RECOVERY,
+                means: "an error was injected into a writer's recovery",
+            },
+        ]
+    }
+
+    fn failpoints(&self) -> &'static [&'static str] {
+        &[
+            "engine.append.",
+            "engine.publish.",
+            "engine.stage.",
+            "engine.sidecar.",
+            "engine.abandon.",
+            "engine.open.",
+            "engine.stream.",
+            "engine.recovery.before_sidecar_remove",
+            "engine.recovery.before_stamp",
+            "engine.recovery.before_unstage",
+            "engine.recovery.classify",
+        ]
+    }
+
+    fn preemption_horizon(&self) -> u64 {
+        200
+    }
+
     fn fault_model(&self) -> FaultModel {
         let mut model = FaultModel::default();
         model.crash_scope_weights = [1, 1, 1];

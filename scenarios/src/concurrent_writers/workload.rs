@@ -235,6 +235,7 @@ async fn append_with_retry(
             }
             Err(error) if error.is_conflict() => {
                 world.event("append.conflict", &error);
+                world.sometimes("conflict-retried", true);
                 shared
                     .ledger()
                     .records

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use faultline_sim::faults::FaultModel;
 use faultline_sim::net::NetModel;
-use faultline_sim::{InvariantDoc, NodeGroup, Scenario};
+use faultline_sim::{InvariantDoc, NodeGroup, Scenario, SometimesDoc};
 
 pub mod invariants;
 pub mod plan;
@@ -35,6 +35,27 @@ impl Scenario for DeleteVsFetch {
     }
 
     /// The default model, crashes of single servers and of the store.
+    fn sometimes(&self) -> &'static [SometimesDoc] {
+        &[
+            SometimesDoc {
+                name: "scope-deleted",
+                means: "a delete removed a scope that existed",
+            },
+            SometimesDoc {
+                name: "fetch-failed",
+                means: "a sync pass reported a source whose fetch failed (unreachable, cut off)",
+            },
+        ]
+    }
+
+    fn failpoints(&self) -> &'static [&'static str] {
+        &["engine.scopes.", "engine.sources.", "engine.open."]
+    }
+
+    fn preemption_horizon(&self) -> u64 {
+        32
+    }
+
     fn fault_model(&self) -> FaultModel {
         FaultModel::default()
     }

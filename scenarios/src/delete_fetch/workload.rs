@@ -226,6 +226,7 @@ async fn delete(shared: &Shared, engine: &Engine, scope: &str) {
         Err(error) => return world.event("delete.error", format!("{scope}: {error}")),
     };
     world.event("delete", format!("{scope}: {deleted}"));
+    world.sometimes("scope-deleted", deleted);
     let Ok((scopes, after)) = engine.scope_state().await else {
         return;
     };
@@ -311,6 +312,7 @@ async fn pass(
         Ok(Ok(report)) => report,
     };
     world.event("sync", describe(&report));
+    world.sometimes("fetch-failed", !report.failures().is_empty());
     let fetched: BTreeSet<String> = report
         .sources
         .iter()

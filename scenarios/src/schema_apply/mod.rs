@@ -3,8 +3,9 @@
 //! from one handle while zero to two others load records. Crashes anywhere, in the migration
 //! or in the recovery of a crashed one; every crash is followed by a reopen.
 
+use faultline_sim::coverage;
 use faultline_sim::faults::FaultModel;
-use faultline_sim::{InvariantDoc, NodeGroup, Scenario};
+use faultline_sim::{InvariantDoc, NodeGroup, Scenario, SometimesDoc};
 
 pub mod invariants;
 pub mod plan;
@@ -28,6 +29,41 @@ impl Scenario for SchemaApply {
     }
 
     /// The default model with power losses as likely as node and store crashes.
+    fn sometimes(&self) -> &'static [SometimesDoc] {
+        &[
+            SometimesDoc {
+                name: "migration-applied",
+                means: "a migration ran to the end",
+            },
+            SometimesDoc {
+                name: "migration-refused",
+                means: "a migration refused a bad record",
+            },
+            SometimesDoc {
+                name: coverage::CRASH_IN_RECOVERY,
+                means: "a crash hit a node while it recovered on reopen",
+            },
+        ]
+    }
+
+    fn failpoints(&self) -> &'static [&'static str] {
+        &[
+            "engine.migrate.",
+            "engine.recovery.migration_step",
+            "engine.recovery.classify_migration",
+            "engine.recovery.before_migration_sidecar_remove",
+            "engine.append.after_pin",
+            "engine.append.before_publish",
+            "engine.append.after_publish",
+            "engine.append.before_ack",
+            "engine.open.",
+        ]
+    }
+
+    fn preemption_horizon(&self) -> u64 {
+        75
+    }
+
     fn fault_model(&self) -> FaultModel {
         let mut model = FaultModel::default();
         model.crash_scope_weights = [1, 1, 1];

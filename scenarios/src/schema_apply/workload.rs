@@ -162,17 +162,21 @@ async fn run_migrator(shared: Arc<Shared>) {
             .apply_schema(&shared.plan.new_schema(), &shared.plan.options())
             .await
         {
-            Ok(report) => world.event(
-                "migrated",
-                format!(
-                    "{} steps, {} re-encoded, {} quarantined",
-                    report.steps,
-                    report.reencoded,
-                    report.quarantined.len()
-                ),
-            ),
+            Ok(report) => {
+                world.sometimes("migration-applied", true);
+                world.event(
+                    "migrated",
+                    format!(
+                        "{} steps, {} re-encoded, {} quarantined",
+                        report.steps,
+                        report.reencoded,
+                        report.quarantined.len()
+                    ),
+                )
+            }
             Err(EngineError::BadRecord { key, reason }) => {
                 world.event("migration.refused", format!("{key}: {reason}"));
+                world.sometimes("migration-refused", true);
                 shared.progress().refused = true;
             }
             Err(error) => {

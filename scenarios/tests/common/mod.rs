@@ -7,6 +7,7 @@ use faultline_sim::crash::DiskKind;
 use faultline_sim::limits::Limits;
 use faultline_sim::outcome::RunOutcome;
 use faultline_sim::runner::{self, RunRequest};
+use faultline_sim::strategy::StrategyKind;
 use faultline_sim::tape::Source;
 use faultline_sim::Scenario;
 
@@ -37,6 +38,18 @@ pub fn run_charged(
     disk: DiskKind,
     io_cost: faultline_sim::iotime::IoCost,
 ) -> RunOutcome {
+    let strategy = source.strategy(StrategyKind::default());
+    run_searching(name, seed, (source, strategy), disk, io_cost)
+}
+
+/// [`run_charged`], a fresh run searching with `strategy`.
+pub fn run_searching(
+    name: &str,
+    seed: u64,
+    (source, strategy): (Source, StrategyKind),
+    disk: DiskKind,
+    io_cost: faultline_sim::iotime::IoCost,
+) -> RunOutcome {
     let request = RunRequest {
         seed,
         source,
@@ -44,6 +57,7 @@ pub fn run_charged(
         scratch: std::env::temp_dir(),
         disk,
         io_cost,
+        strategy,
     };
     runner::run(scenario(name), request).expect("the run's environment is usable")
 }

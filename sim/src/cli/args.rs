@@ -44,6 +44,17 @@ pub struct RunArgs {
     /// Do not shrink failures (they are still saved).
     #[arg(long)]
     pub no_shrink: bool,
+    /// How fresh runs search: `random` (default), `pct`, `pct:D` (D change points, 1 to 3)
+    /// or `swarm`; overrides FAULTLINE_STRATEGY. Recorded in every tape.
+    #[arg(long, value_name = "random|pct[:D]|swarm")]
+    pub strategy: Option<String>,
+    /// Fail (exit 1) when a sometimes-assertion the scenario declares never held, or a
+    /// failpoint its workload must reach was never decided (`cargo sim list` names them).
+    #[arg(long)]
+    pub require_coverage: bool,
+    /// Also print, per failpoint, how often each decision was drawn.
+    #[arg(long)]
+    pub coverage: bool,
 }
 
 /// `hunt`.
@@ -181,6 +192,15 @@ pub fn parse_crash_points(text: &str) -> Result<usize> {
             ))),
         },
     }
+}
+
+/// Applies `--strategy` to the settings (it overrides `FAULTLINE_STRATEGY`).
+pub fn strategy(text: Option<&str>, settings: &mut Settings) -> Result<()> {
+    if let Some(text) = text {
+        settings.strategy = crate::strategy::StrategyKind::parse(text)
+            .map_err(|e| bad_input(format!("--strategy: {e}")))?;
+    }
+    Ok(())
 }
 
 /// `--jobs`, or the setting's default.

@@ -36,6 +36,7 @@ struct CrashReport {
     crash_points: usize,
     second_level_crash_points: usize,
     runs: usize,
+    error_runs: usize,
     covered: usize,
     distinct_failpoints: usize,
     violations: Vec<CrashViolation>,
@@ -89,6 +90,7 @@ pub(super) fn run(
         crash_points: enumeration.points,
         second_level_crash_points: enumeration.second_points,
         runs: enumeration.runs,
+        error_runs: enumeration.error_runs,
         covered: enumeration.covered,
         distinct_failpoints: failpoints.len(),
         violations,
@@ -108,9 +110,9 @@ pub(super) fn run(
 /// Saves a failed run: `failure.json`, and (for a run that finished) its tape replayed
 /// strictly so that it carries its outcome.
 fn save(session: &mut Session, run: &CrashRun, failure: &Failure) -> Result<CrashViolation> {
-    let scope = run.scope.map(|s| s.name());
+    let scope = run.fault.map(|s| s.name());
     let what = match scope {
-        Some(scope) => format!("seed {} crash at {} ({scope})", run.seed, run.point),
+        Some(scope) => format!("seed {} {scope} at {}", run.seed, run.point),
         None => format!("seed {} ({})", run.seed, run.point),
     };
     print::fail_line(&what, failure);
@@ -156,8 +158,11 @@ fn print_report(report: &CrashReport, json: bool) {
         report.distinct_failpoints
     );
     println!(
-        "{} runs ({} covered: the crash happened), {} violations, {:.1}s ({:.0} runs/s)",
+        "{} runs ({} crashing, {} injecting the point's error; {} covered: the fault happened), \
+         {} violations, {:.1}s ({:.0} runs/s)",
         report.runs,
+        report.runs - report.error_runs,
+        report.error_runs,
         report.covered,
         report.violations.len(),
         report.seconds,

@@ -19,6 +19,25 @@ pub(super) fn list(scenarios: &[Arc<dyn Scenario>]) -> Exit {
         for invariant in scenario.invariants() {
             println!("    - {:<20} {}", invariant.name, invariant.checks);
         }
+        for doc in scenario.sometimes() {
+            println!("    sometimes {:<20} {}", doc.name, doc.means);
+        }
+        let expected = crate::coverage::expected_points(scenario.as_ref());
+        if !expected.is_empty() {
+            println!(
+                "    must reach {} failpoints (--require-coverage): {}",
+                expected.len(),
+                expected.join(", ")
+            );
+        }
+    }
+    println!("strategies (--strategy or FAULTLINE_STRATEGY; recorded in every tape):");
+    for strategy in crate::strategy::StrategyKind::ALL {
+        let name = match strategy {
+            crate::strategy::StrategyKind::Pct { .. } => "pct[:D]".to_owned(),
+            other => other.to_string(),
+        };
+        println!("  {name:<40} {}", strategy.summary());
     }
     println!("failpoints ({}):", faultline_fp::declared().len());
     for point in faultline_fp::declared() {

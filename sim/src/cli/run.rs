@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::args::{self, HuntArgs, RunArgs};
 use super::print::{self, ProgressLine};
+use crate::coverage::{self, Coverage};
 use crate::env;
 use crate::outcome::{Exit, Failure, FailureKind, Result};
 use crate::report;
@@ -54,6 +55,10 @@ struct Summary {
     hunt: Option<HuntResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     trace_hashes: Option<Vec<TraceHash>>,
+    strategy: String,
+    coverage: Coverage,
+    /// What the scenario declares and the sweep never reached.
+    coverage_gaps: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,7 +82,8 @@ pub(super) fn run(
     scenarios: &[Arc<dyn Scenario>],
 ) -> Result<Exit> {
     let scenario = args::find(scenarios, &args.scenario)?;
-    let settings = env::settings()?;
+    let mut settings = env::settings()?;
+    args::strategy(args.strategy.as_deref(), &mut settings)?;
     let seeds = args::seeds(&args, &settings)?;
     let jobs = args::jobs(args.jobs.as_deref(), &settings)?;
     let mut session = Session::new(scenario, settings, jobs, Writes::Reports)?;
@@ -122,9 +128,19 @@ pub(super) fn run(
         &wanted,
     );
     print_summary(&summary, args.json, seeds);
+    if !args.json {
+        print_coverage(session.scenario().as_ref(), &summary, args.coverage);
+    }
+    let uncovered = args.require_coverage && !summary.coverage_gaps.is_empty();
+    if uncovered {
+        eprintln!(
+            "coverage gate: {} declared case(s) never reached (--require-coverage)",
+            summary.coverage_gaps.len()
+        );
+    }
     Ok(if result.interrupted {
         Exit::Interrupted
-    } else if summary.violations.is_empty() {
+    } else if summary.violations.is_empty() && !uncovered {
         Exit::Pass
     } else {
         Exit::Failed
@@ -134,9 +150,10 @@ pub(super) fn run(
 fn banner(session: &Session, seeds: Seeds, jobs: usize) {
     let settings = session.settings();
     eprintln!(
-        "faultline: scenario={} seeds={} jobs={jobs} time_limit={}s max_steps={} run_wall_limit={}s",
+        "faultline: scenario={} seeds={} strategy={} jobs={jobs} time_limit={}s max_steps={} run_wall_limit={}s",
         session.scenario().name(),
         describe(seeds),
+        settings.strategy,
         settings.limits.time_limit.as_secs(),
         settings.limits.max_steps,
         settings.run_wall_limit.as_secs()
@@ -249,6 +266,48 @@ fn summarize(
         interrupted: result.interrupted,
         hunt: found,
         trace_hashes,
+        strategy: session.settings().strategy.to_string(),
+        coverage_gaps: result.coverage.gaps(session.scenario().as_ref()),
+        coverage: result.coverage.clone(),
+    }
+}
+
+/// The coverage section of the text summary: what the scenario declares and how often it
+/// was reached, the faults that fired, and (with `--coverage`) every failpoint's decisions.
+fn print_coverage(scenario: &dyn Scenario, summary: &Summary, detail: bool) {
+    let coverage = &summary.coverage;
+    let expected = coverage::expected_points(scenario);
+    let reached = expected.iter().filter(|p| coverage.reached(p) > 0).count();
+    let faults: Vec<String> = coverage
+        .faults
+        .iter()
+        .map(|(kind, count)| format!("{kind} {count}"))
+        .collect();
+    println!(
+        "coverage: {reached} of {} expected failpoints decided, {} failpoints in all; faults: {}; \
+         {} preemptions at {} statement boundaries",
+        expected.len(),
+        coverage.decisions.len(),
+        if faults.is_empty() {
+            "none".to_owned()
+        } else {
+            faults.join(", ")
+        },
+        coverage.preemptions,
+        coverage.boundaries
+    );
+    for doc in scenario.sometimes() {
+        let runs = coverage.sometimes.get(doc.name).copied().unwrap_or(0);
+        println!("  sometimes {}: {runs} of {} runs", doc.name, coverage.runs);
+    }
+    if detail {
+        for (point, kinds) in &coverage.decisions {
+            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            println!("  {point}: {}", kinds.join(", "));
+        }
+    }
+    for gap in &summary.coverage_gaps {
+        println!("  NOT reached: {gap}");
     }
 }
 

@@ -12,12 +12,14 @@ use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
 use madsim::time::Instant;
 
+use crate::coverage::{Coverage, CRASH_IN_RECOVERY, ERROR_IN_RECOVERY};
 use crate::crash::Disk;
 use crate::faults::{CrashScope, Decision, FaultModel};
 pub use crate::limits::Limits;
 use crate::net::NetModel;
 use crate::outcome::{Failure, FailureKind};
 use crate::site::{self, FailpointSite};
+use crate::strategy::{Strategy, PREEMPT_POINT};
 use crate::tape::{Chooser, Entry, Source};
 use crate::trace::{Event, Trace};
 
@@ -31,6 +33,8 @@ struct WorkloadNode {
     starting: bool,
     /// Its address, for a host ([`World::add_host`]); network faults act on hosts only.
     ip: Option<std::net::IpAddr>,
+    /// Statement boundaries it reached, across its restarts (numbers its preemption sites).
+    boundaries: u64,
 }
 
 /// Sees every event as it is recorded (a worker streams them, so a run that hangs or kills
@@ -61,6 +65,22 @@ struct State {
     observer: Option<Observer>,
     network: net::Network,
     injected: Vec<Injection>,
+    strategy: Box<dyn Strategy>,
+    preempted: Vec<Preemption>,
+    /// Statement boundaries reached on workload nodes, every node counted.
+    boundaries: u64,
+    coverage: Coverage,
+}
+
+/// A statement boundary the run preempted ([`crate::strategy`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preemption {
+    /// Simulated nanoseconds since the run started (the trace's clock).
+    pub at: u64,
+    /// The node that was preempted.
+    pub node: String,
+    /// How long it was held back (zero for a yield).
+    pub pause: std::time::Duration,
 }
 
 /// An error the run injected at a failpoint.
@@ -119,12 +139,14 @@ pub struct Finished {
     pub hits: BTreeMap<String, u64>,
     /// The failpoint sites drawn on restarted nodes before they were ready, in order.
     pub start_up_sites: Vec<String>,
+    /// What the run reached.
+    pub coverage: Coverage,
 }
 
 impl World {
     pub(crate) fn new(
         seed: u64,
-        chooser: Chooser,
+        (chooser, strategy): (Chooser, Box<dyn Strategy>),
         (model, net_model): (FaultModel, NetModel),
         limits: Limits,
         run_dir: PathBuf,
@@ -148,6 +170,10 @@ impl World {
             observer: None,
             network: net::Network::default(),
             injected: Vec::new(),
+            strategy,
+            preempted: Vec::new(),
+            boundaries: 0,
+            coverage: Coverage::default(),
         };
         let shared = Shared {
             seed,
@@ -176,8 +202,18 @@ impl World {
         let mut state = self.state();
         state.supervisor = Some(supervisor);
         state.start = Some(Instant::now());
+        let chosen = state.strategy.describe();
         drop(state);
+        if !chosen.is_empty() {
+            self.event("strategy", chosen);
+        }
         self.start_network_faults();
+    }
+
+    /// Every statement boundary preempted so far, in order: checks that bound how long
+    /// something takes allow for the time a preempted node was held back.
+    pub fn preemptions(&self) -> Vec<Preemption> {
+        self.state().preempted.clone()
     }
 
     /// Every error injected so far, in order.
@@ -223,6 +259,15 @@ impl World {
     /// Records a liveness failure: `bound` was not met.
     pub fn fail_liveness(&self, bound: &str, message: impl Into<String>) {
         self.record_failure(FailureKind::Liveness, bound, message.into());
+    }
+
+    /// Notes that the sometimes-assertion `name` (one of [`crate::Scenario::sometimes`])
+    /// holds now, if `held`: a sweep reports how many runs saw each hold, and a sweep with
+    /// `--require-coverage` fails when one never did. Records nothing in the trace.
+    pub fn sometimes(&self, name: &'static str, held: bool) {
+        if held {
+            self.state().coverage.held(name);
+        }
     }
 
     /// Whether a failure has been recorded.
@@ -290,6 +335,7 @@ impl World {
             incarnation: 0,
             starting: false,
             ip,
+            boundaries: 0,
         });
         id
     }
@@ -375,7 +421,10 @@ impl World {
 
     pub(crate) fn finish(&self) -> Finished {
         let mut state = self.state();
-        let chooser = std::mem::replace(&mut state.chooser, Chooser::new(0, &Source::Seed));
+        let chooser = std::mem::replace(
+            &mut state.chooser,
+            Chooser::new(0, &Source::Seed, Default::default()),
+        );
         let (entries, divergence) = chooser.finish();
         Finished {
             entries,
@@ -383,6 +432,10 @@ impl World {
             trace: std::mem::take(&mut state.trace),
             failure: state.failure.take(),
             start_up_sites: std::mem::take(&mut state.start_up_sites),
+            coverage: Coverage {
+                runs: 1,
+                ..std::mem::take(&mut state.coverage)
+            },
             hits: state
                 .all_hits
                 .iter()
@@ -440,6 +493,60 @@ impl Simulation for Bridge {
         self.world.event(name, detail);
     }
 
+    fn preempt(&self) -> faultline_fp::Decision {
+        let world = &self.world;
+        let mut state = world.state();
+        if !state.chooser.preempts() || state.healed {
+            return faultline_fp::Decision::Continue;
+        }
+        let Some(node) = current_workload_node(&state) else {
+            return faultline_fp::Decision::Continue;
+        };
+        state.boundaries += 1;
+        state.coverage.boundaries += 1;
+        state.nodes[node].boundaries += 1;
+        let (index, number) = (state.boundaries, state.nodes[node].boundaries);
+        let name = state.nodes[node].name.clone();
+        let site = FailpointSite::decision(&name, PREEMPT_POINT, number).to_string();
+        let State {
+            chooser, strategy, ..
+        } = &mut *state;
+        let value = chooser.preemption(site, || strategy.preempt(index));
+        let decision = match value {
+            0 => return faultline_fp::Decision::Continue,
+            1 => faultline_fp::Decision::Yield,
+            ms => faultline_fp::Decision::Sleep(std::time::Duration::from_millis(ms - 1)),
+        };
+        world.step(&mut state);
+        state.coverage.preemptions += 1;
+        let time_ns = state.now_ns();
+        let pause = match &decision {
+            faultline_fp::Decision::Sleep(pause) => *pause,
+            _ => std::time::Duration::ZERO,
+        };
+        state.preempted.push(Preemption {
+            at: time_ns,
+            node: name.clone(),
+            pause,
+        });
+        let detail = match &decision {
+            faultline_fp::Decision::Sleep(pause) => {
+                format!(
+                    "statement boundary #{number} -> sleep {}ms",
+                    pause.as_millis()
+                )
+            }
+            _ => format!("statement boundary #{number} -> yield"),
+        };
+        state.push(Event {
+            time_ns,
+            node: name,
+            kind: "preempt".to_owned(),
+            detail,
+        });
+        decision
+    }
+
     /// A debt madsim can sleep (1 ms or more) is slept by the payer; a smaller one moves
     /// the clock of the whole simulation at once.
     fn settle(&self) -> std::time::Duration {
@@ -464,11 +571,27 @@ fn draw_decision(
     let hit = state.hits.entry((name.clone(), point)).or_insert(0);
     *hit += 1;
     let site = FailpointSite::decision(&name, point, *hit);
-    if state.nodes[node].starting {
+    let starting = state.nodes[node].starting;
+    if starting {
         state.start_up_sites.push(site.to_string());
     }
     let crash_allowed = state.crashes < model.max_crashes;
-    let decision = Decision::draw(model, &site, crash_allowed, &mut state.chooser);
+    let weights = state.strategy.weights(point, model.weights);
+    let decision = if weights == model.weights {
+        Decision::draw(model, &site, crash_allowed, &mut state.chooser)
+    } else {
+        let model = FaultModel {
+            weights,
+            ..model.clone()
+        };
+        Decision::draw(&model, &site, crash_allowed, &mut state.chooser)
+    };
+    state.coverage.record(point, decision.kind());
+    match (starting, &decision) {
+        (true, Decision::Crash(_)) => state.coverage.held(CRASH_IN_RECOVERY),
+        (true, Decision::Error) => state.coverage.held(ERROR_IN_RECOVERY),
+        _ => {}
+    }
     if let Decision::Crash(_) = decision {
         state.crashes += 1;
     }
@@ -525,6 +648,7 @@ impl World {
         };
         let event = self.make_event(&state, "crash", detail);
         state.push(event);
+        state.coverage.fault(scope.name());
         let mut restarts = Vec::new();
         for victim in victims {
             let entry = &mut state.nodes[victim];

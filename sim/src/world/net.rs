@@ -119,6 +119,7 @@ impl World {
             what: what.clone(),
         });
         set_latency(&mut state);
+        state.coverage.fault(fault.kind.name());
         let detail = format!(
             "{what} for {}ms (net/{})",
             fault.duration.as_millis(),

@@ -1,0 +1,92 @@
+//! `swarm`: swarm testing (Groce et al., ISSTA 2012), as TigerBeetle's and FoundationDB's
+//! simulators use it. Each seed enables a random subset of the fault kinds (yield, sleep,
+//! error, crash: each on with probability 1/2) and of the failpoints (each on with
+//! probability 1/2, decided by the point's name), and either leaves statement boundaries
+//! alone or preempts each with a drawn probability (1 in 20, 100 or 500). A run that never
+//! sees, say, sleeps or errors gets deeper into the paths the remaining faults open, where
+//! a run drawing every kind at every point keeps being cut short.
+//!
+//! Everything is drawn from a stream of its own ([`streams::SWARM`]), so the workload's and
+//! the faults' draws are those `random` would make for the seed; a disabled kind only
+//! changes what those draws decide.
+
+use super::{streams, Strategy, MAX_PREEMPT_MS};
+use crate::faults::Kind;
+use crate::rng::Rng;
+
+/// The `swarm` strategy for one run.
+pub struct Swarm {
+    seed: u64,
+    /// Which of yield, sleep, error and crash are on (continue always is).
+    kinds: [bool; Kind::ALL.len()],
+    /// One in how many statement boundaries is preempted (0: none).
+    preempt_one_in: u64,
+    rng: Rng,
+}
+
+impl Swarm {
+    /// The subset for `seed`.
+    pub fn new(seed: u64) -> Self {
+        let mut rng = Rng::new(seed, streams::SWARM);
+        let mut kinds = [true; Kind::ALL.len()];
+        for kind in kinds.iter_mut().skip(1) {
+            *kind = rng.below_or_equal(1) == 1;
+        }
+        let preempt_one_in = [0, 20, 100, 500][rng.below_or_equal(3) as usize];
+        Swarm {
+            seed,
+            kinds,
+            preempt_one_in,
+            rng,
+        }
+    }
+
+    /// Whether `point` is on for this seed: a hash of the seed and the name, so that the
+    /// answer depends on nothing else (not on the order points are met).
+    fn point_enabled(&self, point: &str) -> bool {
+        let mut hash = self.seed ^ 0xCBF2_9CE4_8422_2325;
+        for byte in point.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3);
+        }
+        Rng::new(hash, streams::SWARM).next_u64() & 1 == 1
+    }
+}
+
+impl Strategy for Swarm {
+    fn preempt(&mut self, _index: u64) -> u64 {
+        if self.preempt_one_in == 0 || self.rng.below_or_equal(self.preempt_one_in - 1) != 0 {
+            return 0;
+        }
+        2 + self.rng.below_or_equal(MAX_PREEMPT_MS - 1)
+    }
+
+    fn weights(&self, point: &str, model: [u32; Kind::ALL.len()]) -> [u32; Kind::ALL.len()] {
+        let point_on = self.point_enabled(point);
+        let mut weights = model;
+        for (index, weight) in weights.iter_mut().enumerate().skip(1) {
+            if !(point_on && self.kinds[index]) {
+                *weight = 0;
+            }
+        }
+        weights
+    }
+
+    fn describe(&self) -> String {
+        let kinds: Vec<&str> = ["yield", "sleep", "error", "crash"]
+            .iter()
+            .zip(&self.kinds[1..])
+            .filter(|(_, on)| **on)
+            .map(|(name, _)| *name)
+            .collect();
+        let preempt = match self.preempt_one_in {
+            0 => "no preemptions".to_owned(),
+            n => format!("preemptions at 1 in {n} statement boundaries"),
+        };
+        let kinds = if kinds.is_empty() {
+            "none".to_owned()
+        } else {
+            kinds.join(", ")
+        };
+        format!("swarm: fault kinds {kinds} at half the failpoints; {preempt}")
+    }
+}
