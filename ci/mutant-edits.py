@@ -464,6 +464,25 @@ MUTANTS = [
     }
     connection.run("DELETE FROM entries WHERE source = ?1", [source])?;""", """    let _ = named;
     connection.run("DELETE FROM entries WHERE source = ?1", [source])?;""")]),
+
+    dict(name="abandon-removes-sidecar-first", invariant="store-clean", budget=3000, scenario="concurrent-writers",
+         story="a writer that lost its race removes its sidecar before unstaging its rows (so that a failed\n"
+               "unstage cannot leave the write looking pending): a crash or an error between the two leaves\n"
+               "staged rows that no version publishes and no sidecar names. Reads never see them; only a\n"
+               "check of the store itself does.",
+         file="src/append.rs", edits=[
+            ("""    async fn abandon(&self, dataset: &str, txid: &str) {
+        let cleaned = match fp!("engine.abandon.before_unstage").await {
+            Ok(()) => self.unstage(dataset, txid).await.map(drop),
+            Err(injected) => Err(EngineError::from(injected)),
+        };
+        match cleaned.and_then(|()| sidecar::remove(self.dir(), txid)) {""", """    async fn abandon(&self, dataset: &str, txid: &str) {
+        let removed = sidecar::remove(self.dir(), txid);
+        let cleaned = match fp!("engine.abandon.before_unstage").await {
+            Ok(()) => self.unstage(dataset, txid).await.map(drop),
+            Err(injected) => Err(EngineError::from(injected)),
+        };
+        match removed.and(cleaned) {""")]),
 ]
 
 def main(names):

@@ -14,6 +14,7 @@ pub mod delete_fetch;
 pub mod misbehave;
 pub mod net_canary;
 pub mod schema_apply;
+pub mod store_clean;
 #[cfg(madsim)]
 mod support;
 

@@ -15,6 +15,7 @@ pub const DOCS: &[InvariantDoc] = &[
     InvariantDoc { name: "errors-propagate", checks: "an attempt during which an error was injected in the backfill or its bookkeeping returns that error, and its status row never says done (failed with the error's text, or still running when the terminal write itself failed)" },
     InvariantDoc { name: "progress-honest", checks: "rows processed never exceeds rows total, never goes back within an attempt, and the total never changes once counted; an attempt's terminal row holds the counts it reported; a retry starts from zero; a status read never returns no row once one was written" },
     InvariantDoc { name: "liveness:backfill-terminates", checks: "every attempt ends within 5 s, and the backfill is done within the liveness bound after healing, with writers inserting and orphans present" },
+    crate::store_clean::DOC,
 ];
 
 /// A read issued on the backfilling handle.

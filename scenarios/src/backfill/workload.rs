@@ -130,6 +130,9 @@ pub async fn run(world: World) {
         ),
     );
     check(&shared, &store, bound);
+    if !world.has_failed() {
+        crate::store_clean::check_world(&world, &[ORPHAN_TXID]).await;
+    }
 }
 
 fn payload(key: &str) -> String {
@@ -207,6 +210,9 @@ fn read_bound(plan: &Plan) -> Duration {
 fn table_file(world: &World) -> rusqlite::Result<rusqlite::Connection> {
     rusqlite::Connection::open(faultline::layout::table(&world.store_dir(), DATASET))
 }
+
+/// The txid of the orphan rows [`make_old`] plants (written into its statement).
+const ORPHAN_TXID: &str = "orphan-tx";
 
 /// Turns the table files back into what a version 1 engine wrote: no `version` column, and
 /// `orphans` rows staged by a txid no version publishes.

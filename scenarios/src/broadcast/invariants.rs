@@ -14,6 +14,7 @@ pub const DOCS: &[InvariantDoc] = &[
     InvariantDoc { name: "never-deaf", checks: "a worker reporting healthy was subscribed at the broadcaster within the last 1 s; does not check what it holds" },
     InvariantDoc { name: "bounded-staleness", checks: "a worker reporting healthy serves every change the broadcaster relayed 1 s or more ago; does not check changes never relayed" },
     InvariantDoc { name: "liveness:converges", checks: "within 5 s of healing every worker is healthy and its view equals the store's heads" },
+    crate::store_clean::DOC,
 ];
 
 /// A change a worker committed (recorded when its append returned).

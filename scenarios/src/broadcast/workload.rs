@@ -112,6 +112,9 @@ pub async fn run(world: World) {
         ),
         Err(_) => {}
     }
+    if !world.has_failed() {
+        crate::store_clean::check_world(&world, &[]).await;
+    }
 }
 
 /// The broadcaster host: every (re)start ends every subscription in the history.

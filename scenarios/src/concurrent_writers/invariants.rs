@@ -35,6 +35,7 @@ pub const DOCS: &[InvariantDoc] = &[
         name: "durable-ack",
         checks: "every item acknowledged before a crash or a power loss is in the latest version after reopening the crash image (after the run: an image of what a power loss now would keep); not items written after the crash",
     },
+    crate::store_clean::DOC,
 ];
 
 /// What the store shows for one dataset.

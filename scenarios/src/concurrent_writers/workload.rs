@@ -376,6 +376,9 @@ async fn check_final(shared: &Shared) {
         world.fail("durable-ack", message);
         return;
     }
+    if !crate::store_clean::check_world(world, &[]).await {
+        return;
+    }
     let totals: Vec<String> = observed
         .iter()
         .map(|(d, v)| format!("{d}={}", v.item_count))

@@ -17,6 +17,7 @@ pub const DOCS: &[InvariantDoc] = &[
     InvariantDoc { name: "mirror-atomic", checks: "every mirror read equals exactly one revision of its source; does not check it is the latest" },
     InvariantDoc { name: "fetch-stamp-honest", checks: "a failed fetch never moves a mirror's last-fetched time (unless another handle's pass may have fetched it)" },
     InvariantDoc { name: "liveness:sync-completes", checks: "each pass ends within its bound; after healing, every named source's mirror reaches the latest revision" },
+    crate::store_clean::DOC,
 ];
 
 /// delete-wins: every mirror's source is named by a scope.

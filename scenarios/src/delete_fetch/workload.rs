@@ -448,6 +448,9 @@ async fn final_checks(shared: &Shared) {
         invariants::delete_wins(&invariants::named(&scopes), &mirrored),
     );
     check_mirrors(shared, &mirrors);
+    if world.has_failed() || !crate::store_clean::check_world(world, &[]).await {
+        return;
+    }
     world.event(
         "checked",
         format!("{} scopes, {} mirrors", scopes.len(), mirrors.len()),

@@ -34,6 +34,7 @@ pub const DOCS: &[InvariantDoc] = &[
         name: "no-lost-write",
         checks: "every acknowledged load is present after the run; not loads that failed or are in doubt",
     },
+    crate::store_clean::DOC,
 ];
 
 /// What the store shows.

@@ -323,6 +323,9 @@ async fn check_final(shared: &Shared) {
             world.fail("recovery-idempotent", message);
             return;
         }
+        if !crate::store_clean::check_world(world, &[]).await {
+            return;
+        }
         world.event(
             "checked",
             format!(
