@@ -483,6 +483,14 @@ MUTANTS = [
             Err(injected) => Err(EngineError::from(injected)),
         };
         match removed.and(cleaned) {""")]),
+
+    dict(name="quarantine-keeps-the-wrong-column", invariant="data-preserved", budget=3000, scenario="schema-apply",
+         story="moving an undecodable record to the quarantine reads the record's json column, which a legacy\n"
+               "record does not have, instead of its legacy bytes: the quarantine keeps the key and the\n"
+               "reason and an empty value. A check of the quarantine by key alone passes.",
+         file="src/records.rs", edits=[
+            ("""        .row("SELECT legacy FROM records WHERE key = ?1", [key], |r| {""",
+             """        .row("SELECT json FROM records WHERE key = ?1", [key], |r| {""")]),
 ]
 
 def main(names):

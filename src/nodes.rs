@@ -101,8 +101,8 @@ impl Engine {
         .await
     }
 
-    /// The quarantined records of `node_type`: `(key, reason)`.
-    pub async fn quarantined(&self, node_type: &str) -> Result<Vec<(String, String)>> {
+    /// The quarantined records of `node_type`, each with its reason and its bytes.
+    pub async fn quarantined(&self, node_type: &str) -> Result<Vec<records::Quarantined>> {
         let table = self.table(&schema::table_name(node_type)).await?;
         let mut connection = table.lock().await;
         sql::retry_busy(&mut connection, "records.quarantined", records::quarantined).await

@@ -104,11 +104,28 @@ pub fn visible(
     Ok(records)
 }
 
-/// The quarantined records: `(key, reason)` by key.
-pub fn quarantined(connection: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+/// A record the migration could not decode, kept whole in the quarantine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The record's key.
+    pub key: String,
+    /// Why it could not be decoded.
+    pub reason: String,
+    /// Its legacy bytes, exactly as they were stored.
+    pub legacy: Vec<u8>,
+}
+
+/// The quarantined records, by key.
+pub fn quarantined(connection: &Connection) -> rusqlite::Result<Vec<Quarantined>> {
     let mut statement =
-        connection.prepare_cached("SELECT key, reason FROM quarantine ORDER BY key")?;
-    let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        connection.prepare_cached("SELECT key, reason, legacy FROM quarantine ORDER BY key")?;
+    let rows = statement.query_map([], |r| {
+        Ok(Quarantined {
+            key: r.get(0)?,
+            reason: r.get(1)?,
+            legacy: r.get(2)?,
+        })
+    })?;
     rows.collect()
 }
 

@@ -146,7 +146,12 @@ async fn a_bad_record_fails_the_migration_untouched_or_is_quarantined() {
     let options = options.bad_records(BadRecordPolicy::Quarantine);
     let report = engine.apply_schema(&new_schema(), &options).await.unwrap();
     assert_eq!(report.quarantined.len(), 1);
-    assert_eq!(engine.quarantined("item").await.unwrap()[0].0, "bad");
+    let quarantined = engine.quarantined("item").await.unwrap();
+    assert_eq!(quarantined[0].key, "bad");
+    assert!(
+        !quarantined[0].legacy.is_empty(),
+        "the bad record's bytes are kept"
+    );
     assert_eq!(engine.records("item").await.unwrap().len(), 7);
 }
 

@@ -24,7 +24,7 @@ pub const DOCS: &[InvariantDoc] = &[
     },
     InvariantDoc {
         name: "data-preserved",
-        checks: "records equal the originals transformed exactly as the schema says (null and absent distinct), none lost, bad ones quarantined; not loads",
+        checks: "records equal the originals transformed exactly as the schema says (null and absent distinct), none lost, bad ones quarantined with their bytes intact; not loads",
     },
     InvariantDoc {
         name: "recovery-idempotent",
@@ -44,8 +44,8 @@ pub struct Snapshot {
     pub catalog: Schema,
     /// Visible records by key.
     pub records: Vec<(String, Stored)>,
-    /// Quarantined `(key, reason)`.
-    pub quarantined: Vec<(String, String)>,
+    /// Quarantined records, with their bytes.
+    pub quarantined: Vec<faultline::records::Quarantined>,
     /// The node table's published version.
     pub version: u64,
     /// Leases held.
@@ -139,7 +139,8 @@ pub fn migrated(plan: &Plan, original: &Map<String, Value>) -> Map<String, Value
 /// data-preserved: every original record is present and equals what the schema says it
 /// becomes (a soft drop keeps the data, a hard drop removes exactly the dropped property,
 /// null and absent stay distinct); an undecodable record is quarantined under the
-/// quarantine policy and still present otherwise; nothing else disappears.
+/// quarantine policy, its bytes kept exactly, and still present otherwise; nothing else
+/// disappears.
 /// Does not check: loaded records (no-lost-write does).
 pub fn data_preserved(plan: &Plan, snapshot: &Snapshot) -> Result<(), String> {
     let migrated_catalog = snapshot.catalog == plan.new_schema();
@@ -158,12 +159,20 @@ pub fn data_preserved(plan: &Plan, snapshot: &Snapshot) -> Result<(), String> {
     }
     if let Some(bad) = &plan.bad_key {
         let present = snapshot.records.iter().any(|(k, _)| k == bad);
-        let quarantined = snapshot.quarantined.iter().any(|(k, _)| k == bad);
+        let kept = snapshot.quarantined.iter().find(|q| q.key == *bad);
+        let quarantined = kept.is_some();
         let expected_quarantined =
             migrated_catalog && plan.changes.reencode && plan.policy == BadRecordPolicy::Quarantine;
         if quarantined != expected_quarantined || present == quarantined {
             return Err(format!(
                 "bad record {bad}: present {present}, quarantined {quarantined}, expected quarantined {expected_quarantined}"
+            ));
+        }
+        if let Some(kept) = kept.filter(|q| q.legacy != crate::schema_apply::plan::BAD_RECORD) {
+            return Err(format!(
+                "bad record {bad} is quarantined with bytes {:?}, not the {:?} it was stored with",
+                kept.legacy,
+                crate::schema_apply::plan::BAD_RECORD
             ));
         }
     }

@@ -15,6 +15,9 @@ use serde_json::{json, Map, Value};
 pub const NODE_TYPE: &str = "item";
 /// Most loads per loader.
 pub const MAX_LOADS: usize = 3;
+/// The bytes of the undecodable legacy record (`setup/bad`): a header and a property name
+/// cut off before its value. The quarantine must keep them exactly.
+pub const BAD_RECORD: &[u8] = b"LR1\x01\x00\x04\x00name\x07";
 
 /// What the migration changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -99,7 +99,7 @@ async fn setup(world: &World, plan: &Plan) -> Option<Engine> {
         .map(|(k, r)| (k.clone(), legacy::encode(r).expect("encodable")))
         .collect();
     if let Some(bad) = &plan.bad_key {
-        rows.push((bad.clone(), b"LR1\x01\x00\x04\x00name\x07".to_vec()));
+        rows.push((bad.clone(), plan::BAD_RECORD.to_vec()));
     }
     engine
         .import_legacy(NODE_TYPE, &rows)
