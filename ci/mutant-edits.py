@@ -491,6 +491,16 @@ MUTANTS = [
          file="src/records.rs", edits=[
             ("""        .row("SELECT legacy FROM records WHERE key = ?1", [key], |r| {""",
              """        .row("SELECT json FROM records WHERE key = ?1", [key], |r| {""")]),
+
+    dict(name="string-length-in-chars", invariant="data-preserved", budget=3000, scenario="schema-apply",
+         story="the legacy encoder writes a string's length as its number of characters instead of its bytes:\n"
+               "every ASCII value round-trips, and a record holding non-ASCII text is written so that the\n"
+               "decoder reads it short, and the re-encode migration quarantines or refuses a good record.\n"
+               "Only values beyond ASCII reveal it.",
+         file="src/legacy.rs", edits=[
+            ("""            let len = u32::try_from(text.len()).map_err(|_| format!("field {name} too long"))?;""",
+             """            let len = u32::try_from(text.chars().count())
+                .map_err(|_| format!("field {name} too long"))?;""")]),
 ]
 
 def main(names):

@@ -17,6 +17,7 @@ pub mod schema_apply;
 pub mod store_clean;
 #[cfg(madsim)]
 mod support;
+pub mod values;
 
 /// Every scenario the command line knows, in the order `cargo sim list` shows them.
 pub fn registry() -> Vec<Arc<dyn Scenario>> {

@@ -11,6 +11,8 @@ use faultline::migrate::{BadRecordPolicy, MigrationOptions};
 use faultline::schema::{Encoding, NodeType, Property, Schema};
 use serde_json::{json, Map, Value};
 
+use crate::values;
+
 /// The node type every run migrates.
 pub const NODE_TYPE: &str = "item";
 /// Most loads per loader.
@@ -52,7 +54,7 @@ pub struct Plan {
 impl Plan {
     /// The catalog before.
     pub fn old_schema(&self) -> Schema {
-        let properties = ["name", "size", "note"]
+        let properties = ["name", "size", "note", "flag"]
             .iter()
             .map(|p| (p.to_string(), Property::default()));
         node_schema(1, Encoding::Legacy, properties.collect())
@@ -115,12 +117,22 @@ pub fn draw(mut draw: impl FnMut(String, u64) -> u64) -> Plan {
     let originals = (0..count)
         .map(|n| {
             let mut record = Map::new();
-            record.insert("name".into(), json!(format!("record {n}")));
-            record.insert("size".into(), json!(n as i64 * 10 - 15));
-            match draw(format!("setup/record/{n}/note"), 2) {
+            let site = |property: &str| format!("setup/record/{n}/{property}");
+            let name = values::string(&mut draw, site("name"), format!("record {n}"));
+            record.insert("name".into(), name);
+            let size = values::integer(&mut draw, site("size"), n as i64 * 10 - 15);
+            record.insert("size".into(), size);
+            match draw(site("note"), 2) {
                 0 => None,
                 1 => record.insert("note".into(), Value::Null),
-                _ => record.insert("note".into(), json!(format!("note {n}"))),
+                _ => {
+                    let note = values::string(&mut draw, site("note/text"), format!("note {n}"));
+                    record.insert("note".into(), note)
+                }
+            };
+            match draw(site("flag"), 2) {
+                0 => None,
+                v => record.insert("flag".into(), Value::Bool(v == 2)),
             };
             (format!("record-{n:02}"), record)
         })
@@ -159,4 +171,31 @@ pub fn draw(mut draw: impl FnMut(String, u64) -> u64) -> Plan {
 /// The name of loader `index`'s node.
 pub fn loader_name(index: usize) -> String {
     format!("loader-{index}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A short sweep of plans meets every edge kind of the value space: each edge string and
+    /// integer, both booleans and null.
+    #[test]
+    fn a_short_sweep_draws_every_edge_kind() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..100 {
+            let mut rng = faultline_sim::rng::Rng::new(seed, 1);
+            let plan = draw(|_, bound| rng.below_or_equal(bound));
+            for (_, record) in &plan.originals {
+                seen.extend(record.values().filter_map(values::edge_kind));
+            }
+        }
+        let kinds = values::EDGE_STRINGS.iter().map(|(kind, _)| *kind);
+        let kinds = kinds.chain(values::EDGE_INTEGERS.iter().map(|(kind, _)| *kind));
+        for kind in kinds.chain(["true", "false", "null"]) {
+            assert!(
+                seen.contains(kind),
+                "edge kind {kind} never drawn: {seen:?}"
+            );
+        }
+    }
 }
