@@ -501,6 +501,34 @@ MUTANTS = [
             ("""            let len = u32::try_from(text.len()).map_err(|_| format!("field {name} too long"))?;""",
              """            let len = u32::try_from(text.chars().count())
                 .map_err(|_| format!("field {name} too long"))?;""")]),
+
+    dict(name="rollback-forgets-first", invariant="store-clean", budget=3000, scenario="concurrent-writers",
+         story="recovery's roll-back of a write that never published removes the write's sidecar before it\n"
+               "unstages the rows (so that an unstage that keeps failing is not retried at every open): a\n"
+               "second crash, or an error, inside that recovery between the two leaves staged rows nobody\n"
+               "names. Two faults in sequence: a crash that leaves an unpublished write, then one inside\n"
+               "the recovery of it.",
+         file="src/recovery.rs", edits=[
+            ("""        None => {
+            fp!("engine.recovery.before_unstage").await?;""", """        None => {
+            sidecar::remove(engine.dir(), &sidecar.txid)?;
+            fp!("engine.recovery.before_unstage").await?;""")]),
+
+    dict(name="abandon-forgets-on-error", invariant="store-clean", budget=3000, scenario="concurrent-writers",
+         story="a writer that lost its race removes its sidecar even when unstaging its rows failed (the\n"
+               "write lost either way, so it is no longer pending): the staged rows stay, and no sidecar is\n"
+               "left for recovery to find them by. Only an error on the error path reaches it; a crash there\n"
+               "keeps the sidecar and recovery cleans up.",
+         file="src/append.rs", edits=[
+            ("""        match cleaned.and_then(|()| sidecar::remove(self.dir(), txid)) {
+            Ok(()) => {}
+            Err(error) => faultline_fp::note("engine.abandon_incomplete", &error),
+        }""", """        if let Err(error) = &cleaned {
+            faultline_fp::note("engine.abandon_incomplete", error);
+        }
+        if let Err(error) = sidecar::remove(self.dir(), txid) {
+            faultline_fp::note("engine.abandon_incomplete", &error);
+        }""")]),
 ]
 
 def main(names):
