@@ -149,7 +149,7 @@ mod gather {
         walk(store, store, &mut files)?;
         files.sort();
         let manifest = open(&faultline::layout::manifest(store))?;
-        let tables: BTreeSet<String> = strings(&manifest, "SELECT name FROM tables")?
+        let tables: BTreeSet<String> = rows(&manifest, "SELECT name FROM tables", |r| r.get(0))?
             .into_iter()
             .collect();
         let mut inventory = Inventory {
@@ -157,7 +157,10 @@ mod gather {
             me,
             ..Inventory::default()
         };
-        for (table, txid) in pairs(&manifest, "SELECT tbl, txid FROM chain")? {
+        let chain = rows(&manifest, "SELECT tbl, txid FROM chain", |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        for (table, txid) in chain {
             inventory.published.entry(table).or_default().insert(txid);
         }
         for table in &tables {
@@ -170,25 +173,16 @@ mod gather {
                 true => "SELECT DISTINCT txid FROM records WHERE txid IS NOT NULL",
                 false => "SELECT DISTINCT txid FROM items",
             };
-            let txids = strings(&connection, query)?.into_iter().collect();
+            let txids = rows(&connection, query, |r| r.get(0))?
+                .into_iter()
+                .collect();
             inventory.rows.insert(table.clone(), txids);
         }
         inventory.tables = tables;
-        let mut leases = manifest
-            .prepare("SELECT tbl, migration, owner FROM leases ORDER BY tbl")
-            .map_err(sql)?;
-        inventory.leases = leases
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(sql)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sql)?;
+        let query = "SELECT tbl, migration, owner FROM leases ORDER BY tbl";
+        inventory.leases = rows(&manifest, query, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         let query = "SELECT name, owner FROM background WHERE status = 'running' ORDER BY name";
-        let mut running = manifest.prepare(query).map_err(sql)?;
-        inventory.running = running
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(sql)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sql)?;
+        inventory.running = rows(&manifest, query, |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(inventory)
     }
 
@@ -221,20 +215,14 @@ mod gather {
         format!("the harness could not read the image: {error}")
     }
 
-    fn strings(connection: &rusqlite::Connection, query: &str) -> Result<Vec<String>, String> {
-        let mut statement = connection.prepare(query).map_err(sql)?;
-        let rows = statement.query_map([], |r| r.get(0)).map_err(sql)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(sql)
-    }
-
-    fn pairs(
+    /// Every row `query` returns, each read by `row`.
+    fn rows<T>(
         connection: &rusqlite::Connection,
         query: &str,
-    ) -> Result<Vec<(String, String)>, String> {
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, String> {
         let mut statement = connection.prepare(query).map_err(sql)?;
-        let rows = statement
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(sql)?;
+        let rows = statement.query_map([], row).map_err(sql)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql)
     }
 }

@@ -57,7 +57,9 @@ impl Coverage {
 
     /// Notes that the sometimes-assertion `name` held (once per run however often).
     pub fn held(&mut self, name: &str) {
-        self.sometimes.entry(name.to_owned()).or_insert(1);
+        if !self.sometimes.contains_key(name) {
+            self.sometimes.insert(name.to_owned(), 1);
+        }
     }
 
     /// Adds `other` (another run's, or another sweep's) to this.

@@ -434,6 +434,8 @@ impl World {
             start_up_sites: std::mem::take(&mut state.start_up_sites),
             coverage: Coverage {
                 runs: 1,
+                preemptions: state.preempted.len() as u64,
+                boundaries: state.boundaries,
                 ..std::mem::take(&mut state.coverage)
             },
             hits: state
@@ -503,7 +505,6 @@ impl Simulation for Bridge {
             return faultline_fp::Decision::Continue;
         };
         state.boundaries += 1;
-        state.coverage.boundaries += 1;
         state.nodes[node].boundaries += 1;
         let (index, number) = (state.boundaries, state.nodes[node].boundaries);
         let name = state.nodes[node].name.clone();
@@ -512,32 +513,26 @@ impl Simulation for Bridge {
             chooser, strategy, ..
         } = &mut *state;
         let value = chooser.preemption(site, || strategy.preempt(index));
-        let decision = match value {
-            0 => return faultline_fp::Decision::Continue,
-            1 => faultline_fp::Decision::Yield,
-            ms => faultline_fp::Decision::Sleep(std::time::Duration::from_millis(ms - 1)),
+        if value == 0 {
+            return faultline_fp::Decision::Continue;
+        }
+        // 1 is a yield (no pause), v sleeps v - 1 ms.
+        let pause = std::time::Duration::from_millis(value - 1);
+        let (decision, what) = match value {
+            1 => (faultline_fp::Decision::Yield, "yield".to_owned()),
+            _ => (
+                faultline_fp::Decision::Sleep(pause),
+                format!("sleep {}ms", value - 1),
+            ),
         };
         world.step(&mut state);
-        state.coverage.preemptions += 1;
         let time_ns = state.now_ns();
-        let pause = match &decision {
-            faultline_fp::Decision::Sleep(pause) => *pause,
-            _ => std::time::Duration::ZERO,
-        };
         state.preempted.push(Preemption {
             at: time_ns,
             node: name.clone(),
             pause,
         });
-        let detail = match &decision {
-            faultline_fp::Decision::Sleep(pause) => {
-                format!(
-                    "statement boundary #{number} -> sleep {}ms",
-                    pause.as_millis()
-                )
-            }
-            _ => format!("statement boundary #{number} -> yield"),
-        };
+        let detail = format!("statement boundary #{number} -> {what}");
         state.push(Event {
             time_ns,
             node: name,
