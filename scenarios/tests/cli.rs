@@ -10,6 +10,7 @@ fn sim(args: &[&str], reports: &std::path::Path) -> Output {
     common::binary()
         .args(args)
         .env("FAULTLINE_REPORTS", reports)
+        .env("FAULTLINE_REGRESSIONS", reports.join("regressions"))
         .env("FAULTLINE_SHRINK_SECONDS", "20")
         .output()
         .expect("run")
@@ -42,7 +43,7 @@ fn the_printed_reproduction_line_replays_the_failure() {
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let line = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("reproduce: "))
+        .find_map(|l| l.trim_start().strip_prefix("reproduce: "))
         .expect("a reproduction line");
     let args: Vec<&str> = line
         .strip_prefix("cargo sim ")
@@ -106,7 +107,7 @@ fn bad_input_exits_2_and_says_what_is_accepted() {
         ),
         (
             &["run", "--scenario", "canary", "--budget", "soon"],
-            "e.g. 60s",
+            "e.g. 500ms",
         ),
         (
             &["replay", "--scenario", "canary", "--seed", "x"],

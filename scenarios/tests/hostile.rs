@@ -16,6 +16,7 @@ fn selftest(dirs: &Dirs) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_faultline-sim-selftest"));
     command
         .env("FAULTLINE_REPORTS", &dirs.reports)
+        .env("FAULTLINE_REGRESSIONS", dirs.scratch.join("regressions"))
         .env("FAULTLINE_SCRATCH", &dirs.scratch)
         .env("FAULTLINE_RUN_WALL_SECONDS", "1")
         .env("FAULTLINE_SHRINK_SECONDS", "20");

@@ -15,7 +15,7 @@ use crate::strategy::StrategyKind;
 pub const VARIABLES: &[(&str, &str)] = &[
     (
         "FAULTLINE_SEED",
-        "first seed of a --budget run, and the seed when none is given (default 0)",
+        "first seed of a --budget run (default: drawn at random and printed)",
     ),
     (
         "FAULTLINE_JOBS",
@@ -57,14 +57,18 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "FAULTLINE_REPORTS",
         "where failures are written (default ./reports)",
     ),
+    (
+        "FAULTLINE_REGRESSIONS",
+        "the regression directory: <scenario>/*.tape.json replayed before every run, new shrunk failures added (default ./regressions)",
+    ),
 ];
 
 /// Settings read from the environment.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Settings {
-    /// `FAULTLINE_SEED`.
-    pub seed: u64,
+    /// `FAULTLINE_SEED` (a budget run draws one when it is not set).
+    pub seed: Option<u64>,
     /// `FAULTLINE_JOBS`.
     pub jobs: usize,
     /// `FAULTLINE_SHRINK_SECONDS`.
@@ -79,6 +83,8 @@ pub struct Settings {
     pub disk: DiskKind,
     /// `FAULTLINE_REPORTS`.
     pub reports: PathBuf,
+    /// `FAULTLINE_REGRESSIONS`.
+    pub regressions: PathBuf,
     /// `FAULTLINE_IO_COST`.
     pub io_cost: IoCost,
     /// `FAULTLINE_STRATEGY` (a command's `--strategy` overrides it).
@@ -98,7 +104,10 @@ pub fn settings() -> Result<Settings, Error> {
         max_steps: number("FAULTLINE_MAX_STEPS", 200_000, (1, u64::MAX / 2))?,
     };
     Ok(Settings {
-        seed: number("FAULTLINE_SEED", 0, (0, u64::MAX))?,
+        seed: match std::env::var_os("FAULTLINE_SEED") {
+            Some(_) => Some(number("FAULTLINE_SEED", 0, (0, u64::MAX))?),
+            None => None,
+        },
         jobs: number("FAULTLINE_JOBS", cores.min(MAX_JOBS), (1, MAX_JOBS))? as usize,
         shrink_budget: seconds("FAULTLINE_SHRINK_SECONDS", 60, 0)?,
         run_wall_limit: seconds("FAULTLINE_RUN_WALL_SECONDS", 30, 1)?,
@@ -109,6 +118,8 @@ pub fn settings() -> Result<Settings, Error> {
             Err(_) => DiskKind::default(),
         },
         reports: path("FAULTLINE_REPORTS").unwrap_or_else(|| PathBuf::from("reports")),
+        regressions: path("FAULTLINE_REGRESSIONS")
+            .unwrap_or_else(|| PathBuf::from(crate::regressions::DEFAULT_DIR)),
         io_cost: match std::env::var("FAULTLINE_IO_COST") {
             Ok(text) => IoCost::parse(&text).map_err(|e| {
                 Error::BadInput(format!("FAULTLINE_IO_COST={text:?} is not valid: {e}"))
@@ -170,4 +181,30 @@ pub fn unknown_variables() -> Vec<String> {
         .collect();
     unknown.sort();
     unknown
+}
+
+/// Variables other tools read that Faultline does not, each with what to use instead: a user
+/// who sets `MADSIM_TEST_SEED` out of habit is told, not silently ignored.
+pub const FOREIGN: &[(&str, &str)] = &[
+    (
+        "MADSIM_TEST_SEED",
+        "--seeds A..B, or FAULTLINE_SEED for a --budget run",
+    ),
+    (
+        "MADSIM_TEST_NUM",
+        "--seeds A..B (how many seeds) or --budget",
+    ),
+    ("MADSIM_TEST_JOBS", "--jobs or FAULTLINE_JOBS"),
+    ("MADSIM_TEST_TIME_LIMIT", "FAULTLINE_TIME_LIMIT_SECONDS"),
+    ("PROPTEST_CASES", "--seeds A..B or --budget"),
+    ("PROPTEST_MAX_SHRINK_TIME", "FAULTLINE_SHRINK_SECONDS"),
+];
+
+/// The foreign variables set in the environment, with what to use instead.
+pub fn foreign_variables() -> Vec<(&'static str, &'static str)> {
+    FOREIGN
+        .iter()
+        .filter(|(key, _)| std::env::var_os(key).is_some())
+        .copied()
+        .collect()
 }

@@ -16,13 +16,16 @@ pub mod crash_points;
 pub mod env;
 pub mod faults;
 pub mod iotime;
+pub mod junit;
 pub mod limits;
+pub mod markdown;
 pub mod memdisk;
 pub mod net;
 pub mod outcome;
 #[cfg(madsim)]
 pub mod pool;
 pub mod preflight;
+pub mod regressions;
 pub mod report;
 pub mod rng;
 #[cfg(madsim)]
@@ -34,6 +37,7 @@ pub mod shrink;
 pub mod site;
 mod sqlite_memory;
 pub mod strategy;
+pub mod summary;
 #[cfg(madsim)]
 pub mod sweep;
 pub mod tape;

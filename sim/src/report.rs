@@ -40,6 +40,53 @@ impl Reports {
         write_run(dir, name, tape, trace).map_err(|e| self.error(e))
     }
 
+    /// Appends one failure to the scenario's `index.jsonl` (every failure of a sweep is a
+    /// line there, with its report directory when it has one), synced before returning.
+    pub fn append_index(&self, line: &IndexLine) -> Result<()> {
+        use std::io::Write;
+        let write = || -> io::Result<()> {
+            let parent = self.dir.join(&self.scenario);
+            fs::create_dir_all(&parent)?;
+            let mut file = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(parent.join("index.jsonl"))?;
+            let text = serde_json::to_string(line).expect("serialises");
+            file.write_all(format!("{text}\n").as_bytes())?;
+            file.sync_data()
+        };
+        write().map_err(|e| self.error(e))
+    }
+
+    /// Rewrites `dir`'s `failure.json` once its shrunk tape exists, so that the record points
+    /// at the tape (and its replay line) rather than at the seed. Atomic: a new file renamed
+    /// over the old one.
+    pub fn note_shrunk(
+        &self,
+        dir: &Path,
+        seed: u64,
+        failure: &Failure,
+        shrunk: &crate::summary::ShrunkCase,
+    ) -> Result<()> {
+        let record = FailureRecord {
+            scenario: &self.scenario,
+            seed,
+            failure,
+            signature: failure.signature(),
+            replay: shrunk.replay.clone(),
+            replay_seed: Some(replay_seed_command(&self.scenario, seed)),
+            shrunk_tape: Some(shrunk.tape.clone()),
+        };
+        let temporary = dir.join("failure.json.new");
+        let _ = fs::remove_file(&temporary);
+        write_new(
+            &temporary,
+            &serde_json::to_string_pretty(&record).expect("serialises"),
+        )
+        .and_then(|()| fs::rename(&temporary, dir.join("failure.json")))
+        .map_err(|e| self.error(e))
+    }
+
     fn error(&self, error: io::Error) -> Error {
         environment(format!(
             "cannot write a report under {} (FAULTLINE_REPORTS): {error}",
@@ -90,7 +137,28 @@ pub struct FailureRecord<'a> {
     pub failure: &'a Failure,
     /// The signature shrinking preserves.
     pub signature: String,
-    /// The command that replays it from the seed.
+    /// The command that reproduces it: the shrunk tape's once there is one, else the seed's.
+    pub replay: String,
+    /// The command that replays it from the seed, once `replay` names the shrunk tape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_seed: Option<String>,
+    /// The shrunk tape, once it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shrunk_tape: Option<String>,
+}
+
+/// One line of a scenario's `index.jsonl`: a failure, whether or not it got a directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexLine<'a> {
+    /// The seed.
+    pub seed: u64,
+    /// `kind:invariant`.
+    pub signature: String,
+    /// What was seen.
+    pub message: &'a str,
+    /// Its report directory, if it got one (`--max-reports`).
+    pub report_dir: Option<String>,
+    /// The command that replays it.
     pub replay: String,
 }
 
@@ -103,6 +171,8 @@ fn write_failure(dir: &Path, scenario: &str, seed: u64, failure: &Failure) -> io
         failure,
         signature: failure.signature(),
         replay: replay_seed_command(scenario, seed),
+        replay_seed: None,
+        shrunk_tape: None,
     };
     write_new(
         &dir.join("failure.json"),

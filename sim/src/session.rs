@@ -15,6 +15,7 @@ use crate::report::{self, Reports};
 use crate::runner::RunRequest;
 use crate::scenario::Scenario;
 use crate::shrink::{self, Oracle, Shrunk};
+pub use crate::summary::ShrunkCase;
 use crate::sweep::{self, OnFailure, Progress, Seeds, SweepResult};
 use crate::tape::{Entry, Source, Tape};
 use crate::trace::Trace;
@@ -33,25 +34,6 @@ pub struct Session {
     scenario: Arc<dyn Scenario>,
     settings: Settings,
     pool: Pool,
-}
-
-/// What shrinking one failure gave, with the saved shrunk tape.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ShrunkCase {
-    /// The saved shrunk tape.
-    pub tape: String,
-    /// Non-zero choices before.
-    pub original_choices: usize,
-    /// Non-zero choices after.
-    pub choices: usize,
-    /// Candidate runs made.
-    pub candidates: u32,
-    /// Whether the result is proven 1-minimal.
-    pub one_minimal: bool,
-    /// Wall time spent.
-    pub seconds: f64,
-    /// The command that replays it.
-    pub replay: String,
 }
 
 /// Why a failure was not shrunk.
@@ -195,6 +177,30 @@ impl Session {
         Ok((shrunk, replayed))
     }
 
+    /// Replays regression tapes of this scenario (leniently: a tape recorded before the
+    /// engine changed still decides what it can) in the worker processes; each result says
+    /// `pass` or the signature the tape still fails with.
+    pub fn regressions(
+        &mut self,
+        tapes: &[(std::path::PathBuf, Tape)],
+    ) -> Result<Vec<crate::summary::RegressionResult>> {
+        let requests = tapes
+            .iter()
+            .map(|(_, tape)| request(&self.settings, tape.seed, Source::Lenient(tape.clone())))
+            .collect();
+        let results = self.pool.run_all(requests, Detail::Summary)?;
+        Ok(tapes
+            .iter()
+            .zip(results)
+            .map(|((path, tape), result)| crate::summary::RegressionResult {
+                tape: path.display().to_string(),
+                story: crate::regressions::story(tape),
+                signature: result.signature(),
+                message: result.failure.map(|f| f.message),
+            })
+            .collect())
+    }
+
     /// Enumerates the crash points of each seed of `first..end` (at most `limit` first-level
     /// points each), calling `on_run` after each run; `on_run` says whether to stop.
     pub fn crash_points(
@@ -264,6 +270,7 @@ pub fn shrunk_case(shrunk: &Shrunk, path: &Path) -> ShrunkCase {
         one_minimal: shrunk.one_minimal,
         seconds: shrunk.elapsed.as_secs_f64(),
         replay: report::replay_trace_command(path),
+        regression: None,
     }
 }
 

@@ -70,6 +70,9 @@ pub struct Tape {
     /// What replaying it gives, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<Expected>,
+    /// A regression tape's one-line story: what broke and how it was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story: Option<String>,
 }
 
 impl Tape {
@@ -84,6 +87,7 @@ impl Tape {
             strategy: StrategyKind::Random,
             entries: Vec::new(),
             expected: None,
+            story: None,
         }
     }
 

@@ -21,14 +21,14 @@ pub struct RunArgs {
     /// The scenario to run (see `cargo sim list`).
     #[arg(long)]
     pub scenario: String,
-    /// Seeds to run, `A..B` (B excluded), e.g. `0..1000`.
+    /// Seeds to run: `A..B` (B excluded), `A..=B`, or `N` for `0..N`.
     #[arg(long, conflicts_with = "budget", allow_hyphen_values = true)]
     pub seeds: Option<String>,
-    /// Run seeds for this long instead, e.g. `60s`, `5m`.
+    /// Run seeds for this long instead, e.g. `500ms`, `60s`, `1m30s`, `2h`.
     #[arg(long, allow_hyphen_values = true)]
     pub budget: Option<String>,
     /// Worker processes (default FAULTLINE_JOBS or the number of cores).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(short = 'j', long, allow_hyphen_values = true)]
     pub jobs: Option<String>,
     /// Crash once at every failpoint hit the run reaches instead of drawing faults: `all`,
     /// or at most N per seed. Seeds default to `0..1`.
@@ -55,6 +55,53 @@ pub struct RunArgs {
     /// Also print, per failpoint, how often each decision was drawn.
     #[arg(long)]
     pub coverage: bool,
+    /// Full report directories (tapes, timelines) for the first K failures of each
+    /// signature; every other failure is one line of the scenario's `index.jsonl`.
+    #[arg(
+        long,
+        value_name = "K",
+        default_value = "3",
+        allow_hyphen_values = true
+    )]
+    pub max_reports: String,
+    /// Stop at the first failure (the seeds below it still finish).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Stop after N failed runs.
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with = "fail_fast",
+        allow_hyphen_values = true
+    )]
+    pub max_failures: Option<String>,
+    /// Progress on stderr: `auto` (a bar on a terminal, a line every 10s in a log), `always`
+    /// (even with --quiet) or `never`.
+    #[arg(long, value_name = "auto|always|never", default_value = "auto")]
+    pub progress: String,
+    /// Print only the summary: no progress, no line per failure.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Also write the result as JUnit XML to FILE (a suite per scenario, a case per
+    /// invariant and per regression tape).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary to FILE (it is appended to $GITHUB_STEP_SUMMARY
+    /// whenever that is set).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+    /// Run only share k of n of the seeds (`1/4` ... `4/4`), for splitting a sweep across
+    /// CI machines; `merge` joins their `--json` results.
+    #[arg(long, value_name = "k/n")]
+    pub partition: Option<String>,
+    /// The regression directory: its `<scenario>/` tapes are replayed before the sweep, and
+    /// every new shrunk failure is added there (default FAULTLINE_REGRESSIONS or
+    /// `regressions`).
+    #[arg(long, value_name = "DIR")]
+    pub regressions: Option<PathBuf>,
+    /// Neither replay nor add regression tapes.
+    #[arg(long, conflicts_with = "regressions")]
+    pub no_regressions: bool,
 }
 
 /// `hunt`.
@@ -91,12 +138,57 @@ pub struct ReplayArgs {
     pub check_determinism: bool,
 }
 
+/// `regress`.
+#[derive(Args, Debug)]
+pub struct RegressArgs {
+    /// Regression directories or tape files (default FAULTLINE_REGRESSIONS or
+    /// `regressions`); directories are searched for `*.tape.json`.
+    pub paths: Vec<PathBuf>,
+    /// Worker processes (default FAULTLINE_JOBS or the number of cores).
+    #[arg(short = 'j', long, allow_hyphen_values = true)]
+    pub jobs: Option<String>,
+    /// Print one JSON object per scenario (the `run --json` summary).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+}
+
+/// `merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The `run --json` outputs of the partitions (one summary per file, any scenarios).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print the merged summaries as JSON (one object per scenario, one per line).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+}
+
 /// `shrink`.
 #[derive(Args, Debug)]
 pub struct ShrinkArgs {
     /// The failing tape to shrink.
     #[arg(long)]
     pub trace: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -133,14 +225,25 @@ pub fn find(scenarios: &[Arc<dyn Scenario>], name: &str) -> Result<Arc<dyn Scena
         })
 }
 
-/// Parses `--seeds A..B` (B excluded, A < B).
+/// Parses `--seeds`: `A..B` (B excluded), `A..=B` (B included) or `N` (the same as `0..N`).
 pub fn parse_seed_range(text: &str) -> Result<(u64, u64)> {
-    let accepted =
-        "expected A..B with whole numbers 0 <= A < B <= 18446744073709551615, e.g. 0..1000";
+    let accepted = "expected A..B (B excluded), A..=B (B included) or N (0..N), with whole \
+                    numbers from 0 to 18446744073709551615, e.g. 0..1000";
     let bad = |why: &str| bad_input(format!("--seeds {text:?}{why}: {accepted}"));
-    let (first, end) = text.split_once("..").ok_or_else(|| bad(""))?;
-    let first: u64 = first.trim().parse().map_err(|_| bad(""))?;
-    let end: u64 = end.trim().parse().map_err(|_| bad(""))?;
+    let number = |part: &str| part.trim().parse::<u64>().map_err(|_| bad(""));
+    let (first, end) = match text.split_once("..") {
+        None => (0, number(text)?),
+        Some((first, last)) => match last.strip_prefix('=') {
+            Some(last) => {
+                let last = number(last)?;
+                let end = last
+                    .checked_add(1)
+                    .ok_or_else(|| bad(" ends past the last seed"))?;
+                (number(first)?, end)
+            }
+            None => (number(first)?, number(last)?),
+        },
+    };
     if first >= end {
         return Err(bad(" is empty"));
     }
@@ -156,27 +259,51 @@ pub fn parse_seed(text: &str) -> Result<u64> {
     })
 }
 
-/// Parses `--budget`: `90`, `90s`, `5m`, `1h`; at least a second, at most a year.
+/// Parses `--budget`: a number of seconds (`90`) or numbers with units `ms`, `s`, `m`, `h`
+/// (`500ms`, `90s`, `1m30s`, `2h`); above zero, at most a year.
 pub fn parse_budget(text: &str) -> Result<Duration> {
     let accepted = format!(
-        "expected a number of seconds with an optional unit s, m or h, from 1s to {MAX_SECONDS}s \
-         (a year), e.g. 60s or 5m"
+        "expected a number of seconds, or numbers with units ms, s, m or h (e.g. 500ms, 60s, \
+         1m30s, 2h), above zero and at most {MAX_SECONDS}s (a year)"
     );
     let bad = |why: &str| bad_input(format!("--budget {text:?}{why}: {accepted}"));
     let trimmed = text.trim();
-    let (number, unit) = match trimmed.char_indices().last() {
-        Some((index, 's' | 'm' | 'h')) => (&trimmed[..index], &trimmed[index..]),
-        _ => (trimmed, "s"),
-    };
-    let value: u64 = number.parse().map_err(|_| bad(""))?;
-    let scale = match unit {
-        "m" => 60,
-        "h" => 3600,
-        _ => 1,
-    };
-    match value.checked_mul(scale) {
-        Some(0) => Err(bad(" is zero")),
-        Some(seconds) if seconds <= MAX_SECONDS => Ok(Duration::from_secs(seconds)),
+    if let Ok(seconds) = trimmed.parse::<u64>() {
+        return match seconds {
+            0 => Err(bad(" is zero")),
+            s if s <= MAX_SECONDS => Ok(Duration::from_secs(s)),
+            _ => Err(bad(" is too long")),
+        };
+    }
+    let mut millis: u128 = 0;
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(bad(""));
+        }
+        let value: u128 = rest[..digits].parse().map_err(|_| bad(" is too long"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
+        let scale: u128 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(bad("")),
+        };
+        rest = &rest[unit_len..];
+        millis = value
+            .checked_mul(scale)
+            .and_then(|m| millis.checked_add(m))
+            .ok_or_else(|| bad(" is too long"))?;
+    }
+    match millis {
+        0 => Err(bad(" is zero")),
+        m if m <= u128::from(MAX_SECONDS) * 1_000 => Ok(Duration::from_millis(m as u64)),
         _ => Err(bad(" is too long")),
     }
 }
@@ -225,13 +352,67 @@ pub fn seeds(args: &RunArgs, settings: &Settings) -> Result<Seeds> {
             Ok(Seeds::Range { first, end })
         }
         (None, Some(budget)) => Ok(Seeds::Budget {
-            first: settings.seed,
+            first: settings.seed.unwrap_or_else(random_seed),
             budget: parse_budget(budget)?,
         }),
         (None, None) => Err(bad_input(
             "give the seeds to run: --seeds A..B or --budget 60s",
         )),
     }
+}
+
+/// A positive count option (`--max-reports`, `--max-failures`); `zero_ok` lets 0 through.
+pub fn count(option: &str, text: &str, zero_ok: bool) -> Result<u64> {
+    let least = u64::from(!zero_ok);
+    match text.trim().parse::<u64>() {
+        Ok(n) if n >= least => Ok(n),
+        _ => Err(bad_input(format!(
+            "{option} {text:?}: expected a whole number from {least} up"
+        ))),
+    }
+}
+
+/// Parses `--partition k/n` (1 <= k <= n <= 1024).
+pub fn parse_partition(text: &str) -> Result<crate::summary::Partition> {
+    let bad = || {
+        bad_input(format!(
+            "--partition {text:?}: expected k/n with whole numbers 1 <= k <= n <= 1024, e.g. 2/4"
+        ))
+    };
+    let (k, n) = text.trim().split_once('/').ok_or_else(bad)?;
+    let (index, count): (u64, u64) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if index == 0 || index > count || count > 1024 {
+        return Err(bad());
+    }
+    Ok(crate::summary::Partition { index, count })
+}
+
+/// This partition's share of `first..end`: the k-th of n contiguous slices, as even as the
+/// division allows (a slice may be empty when there are fewer seeds than partitions).
+pub fn partition_range((first, end): (u64, u64), part: crate::summary::Partition) -> (u64, u64) {
+    let span = u128::from(end - first);
+    let at = |k: u64| first + (span * u128::from(k) / u128::from(part.count)) as u64;
+    (at(part.index - 1), at(part.index))
+}
+
+/// This partition's first seed of a budget run: the k-th of n equal blocks of the seed
+/// space after `first`, so that the machines never run a seed twice.
+pub fn partition_start(first: u64, part: crate::summary::Partition) -> u64 {
+    first.wrapping_add((u64::MAX / part.count) * (part.index - 1))
+}
+
+/// A budget run's first seed when FAULTLINE_SEED does not pin it: drawn from the OS, so
+/// that successive nightly runs cover new seeds (the banner prints it; it feeds no trace).
+#[cfg(madsim)]
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(u64::from(std::process::id()));
+    // Below 2^53, so that the seed survives tools that read JSON numbers as doubles.
+    hasher.finish() >> 11
 }
 
 /// `hunt --signature`: a regular expression.
@@ -268,8 +449,14 @@ mod tests {
             parse_seed_range("18446744073709551614..18446744073709551615").unwrap(),
             (u64::MAX - 1, u64::MAX)
         );
+        assert_eq!(parse_seed_range("3000").unwrap(), (0, 3000));
+        assert_eq!(parse_seed_range("5..=9").unwrap(), (5, 10));
+        assert_eq!(parse_seed_range("7..=7").unwrap(), (7, 8));
         for bad in [
-            "10",
+            "0",
+            "..",
+            "3..=18446744073709551615",
+            "9..=3",
             "5..5",
             "9..3",
             "a..b",
@@ -290,8 +477,18 @@ mod tests {
         assert_eq!(parse_budget("60s").unwrap(), Duration::from_secs(60));
         assert_eq!(parse_budget("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_budget("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_budget("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_budget("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(
+            parse_budget("1h2m3s4ms").unwrap(),
+            Duration::from_millis(3_723_004)
+        );
         assert!(message(parse_budget("0s")).contains("is zero"));
-        assert!(message(parse_budget("fast")).contains("e.g. 60s"));
+        assert!(message(parse_budget("0ms")).contains("is zero"));
+        for bad in ["5x", "m5", "1.5s", "-3s", "5 s", ""] {
+            assert!(message(parse_budget(bad)).contains("e.g. 500ms"), "{bad}");
+        }
+        assert!(message(parse_budget("fast")).contains("e.g. 500ms"));
         for huge in [
             "18446744073709551615",
             "3381903080180084463m",
@@ -300,6 +497,28 @@ mod tests {
         ] {
             assert!(message(parse_budget(huge)).contains("--budget"), "{huge}");
         }
+    }
+
+    #[test]
+    fn partitions_split_ranges_evenly_and_reject_nonsense() {
+        let part = |text| parse_partition(text).unwrap();
+        let slices: Vec<(u64, u64)> = (1..=3)
+            .map(|k| partition_range((10, 20), part(&format!("{k}/3"))))
+            .collect();
+        assert_eq!(slices, [(10, 13), (13, 16), (16, 20)]);
+        assert_eq!(partition_range((0, u64::MAX), part("2/2")).1, u64::MAX);
+        assert_ne!(
+            partition_start(5, part("1/2")),
+            partition_start(5, part("2/2"))
+        );
+        for bad in ["0/3", "4/3", "3", "a/b", "1/2000", "1/0"] {
+            assert!(
+                message(parse_partition(bad)).contains("--partition"),
+                "{bad}"
+            );
+        }
+        assert!(message(count("--max-reports", "-1", true)).contains("from 0 up"));
+        assert!(message(count("--max-failures", "0", false)).contains("from 1 up"));
     }
 
     #[test]

@@ -100,11 +100,12 @@ pub(super) fn run(
         found,
     };
     print_report(&report, args.json);
-    Ok(if report.violations.is_empty() {
-        Exit::Pass
-    } else {
-        Exit::Failed
-    })
+    // A hunt succeeds when it found what it hunted; a run when nothing broke.
+    let passed = match report.hunt {
+        Some(_) => report.found,
+        None => report.violations.is_empty(),
+    };
+    Ok(if passed { Exit::Pass } else { Exit::Failed })
 }
 
 /// Saves a failed run: `failure.json`, and (for a run that finished) its tape replayed

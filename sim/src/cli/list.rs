@@ -5,7 +5,11 @@ use std::sync::Arc;
 use crate::outcome::Exit;
 use crate::scenario::Scenario;
 
-pub(super) fn list(scenarios: &[Arc<dyn Scenario>]) -> Exit {
+pub(super) fn list(scenarios: &[Arc<dyn Scenario>], json: bool) -> Exit {
+    if json {
+        println!("{}", as_json(scenarios));
+        return Exit::Pass;
+    }
     println!("scenarios:");
     for scenario in scenarios {
         println!("  {:<22} {}", scenario.name(), scenario.summary());
@@ -52,4 +56,37 @@ pub(super) fn list(scenarios: &[Arc<dyn Scenario>]) -> Exit {
         println!("  {name:<30} {meaning}");
     }
     Exit::Pass
+}
+
+/// `list --json`: the same, for scripts (a CI matrix of scenarios, say).
+fn as_json(scenarios: &[Arc<dyn Scenario>]) -> serde_json::Value {
+    use serde_json::json;
+    let scenarios: Vec<serde_json::Value> = scenarios
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name(),
+                "summary": s.summary(),
+                "invariants": s.invariants().iter()
+                    .map(|i| json!({"name": i.name, "checks": i.checks})).collect::<Vec<_>>(),
+                "sometimes": s.sometimes().iter()
+                    .map(|d| json!({"name": d.name, "means": d.means})).collect::<Vec<_>>(),
+                "must_reach": crate::coverage::expected_points(s.as_ref()),
+                "network_faults_per_run": s.net_model().faults,
+            })
+        })
+        .collect();
+    json!({
+        "schema": "faultline-list",
+        "schema_version": 1,
+        "scenarios": scenarios,
+        "strategies": crate::strategy::StrategyKind::ALL.iter()
+            .map(|k| json!({"name": k.to_string(), "summary": k.summary()})).collect::<Vec<_>>(),
+        "failpoints": faultline_fp::declared().iter()
+            .map(|p| json!({"name": p.name, "file": p.file, "line": p.line})).collect::<Vec<_>>(),
+        "network_fault_kinds": crate::net::NetKind::ALL.into_iter().skip(1)
+            .map(|k| json!({"name": k.name(), "means": k.meaning()})).collect::<Vec<_>>(),
+        "environment": crate::env::VARIABLES.iter()
+            .map(|(name, means)| json!({"name": name, "means": means})).collect::<Vec<_>>(),
+    })
 }

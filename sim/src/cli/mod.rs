@@ -9,8 +9,12 @@ mod bench;
 #[cfg(madsim)]
 mod crash_points;
 mod list;
+mod merge;
+mod outputs;
 #[cfg(madsim)]
 mod print;
+#[cfg(madsim)]
+mod regress;
 #[cfg(madsim)]
 mod replay;
 #[cfg(madsim)]
@@ -32,9 +36,11 @@ pub use args::{parse_budget, parse_crash_points, parse_seed, parse_seed_range};
 #[derive(Parser, Debug)]
 #[command(
     name = "cargo sim",
+    version,
     about = "Faultline: deterministic simulation and fault injection",
-    after_help = "Exit codes: 0 nothing broke, 1 a run failed, 2 bad input, \
-                  3 a fault of the environment (not of the engine), 130 interrupted."
+    after_help = "Exit codes: 0 nothing broke (hunt: it found what it hunted), 1 a run failed \
+                  (hunt: nothing matched), 2 bad input, 3 a fault of the environment (not of \
+                  the engine), 130 interrupted."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -46,14 +52,21 @@ enum Command {
     /// Sweep seeds of a scenario; shrink and save every distinct failure.
     Run(args::RunArgs),
     /// Run seeds until a failure whose signature or message matches a pattern, then shrink
-    /// and save it: a flaky race turned into a deterministic reproduction.
+    /// and save it: a flaky race turned into a deterministic reproduction. Exits 0 when it
+    /// found one, 1 when none matched within the seeds or budget.
     Hunt(args::HuntArgs),
     /// Replay one run from a seed or a saved tape.
     Replay(args::ReplayArgs),
+    /// Replay regression tapes expecting each to pass: exit 0 once every bug they record is
+    /// fixed, 1 while one still fails.
+    Regress(args::RegressArgs),
+    /// Join the `run --json` results of a sweep's partitions into one summary, JUnit file and
+    /// Markdown summary.
+    Merge(args::MergeArgs),
     /// Shrink a saved failing tape to a 1-minimal one.
     Shrink(args::ShrinkArgs),
     /// List scenarios, their invariants, every failpoint and the environment variables.
-    List,
+    List(args::ListArgs),
     /// Run every test suite: the plain build and the simulator build.
     Test,
     /// Print performance figures: runs per second per scenario, cost of a failpoint hit.
@@ -81,12 +94,15 @@ pub fn main(scenarios: Vec<Arc<dyn Scenario>>) -> ExitCode {
     };
     if !matches!(
         cli.command,
-        Command::Worker(_) | Command::List | Command::Test
+        Command::Worker(_) | Command::List(_) | Command::Test | Command::Merge(_)
     ) {
         #[cfg(madsim)]
         crate::pool::catch_interrupts();
         for key in crate::env::unknown_variables() {
             eprintln!("warning: unknown environment variable {key} (known: see `cargo sim list`)");
+        }
+        for (key, instead) in crate::env::foreign_variables() {
+            eprintln!("note: {key} is set but cargo sim does not read it: use {instead}");
         }
     }
     let exit = match dispatch(cli.command, &scenarios) {
@@ -112,7 +128,10 @@ fn quiet_on_closed_pipe() {
 
 fn dispatch(command: Command, scenarios: &[Arc<dyn Scenario>]) -> Result<Exit> {
     match command {
-        Command::List => Ok(list::list(scenarios)),
+        Command::List(args) => Ok(list::list(scenarios, args.json)),
+        Command::Merge(args) => merge::merge(args),
+        #[cfg(madsim)]
+        Command::Regress(args) => regress::regress(args, scenarios),
         Command::Test => selftest::test(),
         #[cfg(madsim)]
         Command::Run(args) if args.crash_points.is_some() => {

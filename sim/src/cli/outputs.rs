@@ -1,0 +1,121 @@
+//! What `run`, `regress` and `merge` print and write alike: the grouped text summary, the
+//! JUnit file, the Markdown summary (and `$GITHUB_STEP_SUMMARY`).
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::outcome::{environment, Result};
+use crate::summary::{Summary, SEEDS_SHOWN};
+
+/// Writes `--junit` and `--summary` (each replaced if it exists: the user named it), and
+/// appends the Markdown to `$GITHUB_STEP_SUMMARY` when CI sets it.
+pub fn write(summaries: &[Summary], junit: Option<&Path>, markdown: Option<&Path>) -> Result<()> {
+    let fail = |what: &str, path: &Path, e: std::io::Error| {
+        environment(format!("cannot write the {what} {}: {e}", path.display()))
+    };
+    if let Some(path) = junit {
+        std::fs::write(path, crate::junit::render(summaries))
+            .map_err(|e| fail("JUnit file (--junit)", path, e))?;
+    }
+    let text = crate::markdown::render(summaries);
+    if let Some(path) = markdown {
+        std::fs::write(path, &text).map_err(|e| fail("summary (--summary)", path, e))?;
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let path = Path::new(&path);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| file.write_all(format!("{text}\n").as_bytes()))
+            .map_err(|e| fail("job summary ($GITHUB_STEP_SUMMARY)", path, e))?;
+    }
+    Ok(())
+}
+
+/// The text summary: a line for the sweep, the regressions, then a section per signature
+/// (count, first seeds, first message, shrink, one reproduce line).
+pub fn print_text(summary: &Summary) {
+    println!(
+        "scenario {}: {} runs, {} failed in {} signatures, {:.0} runs/s over {:.1}s with {} jobs{}",
+        summary.scenario,
+        summary.runs,
+        summary.failures,
+        summary.distinct_signatures,
+        summary.runs_per_sec,
+        summary.seconds,
+        summary.jobs,
+        if summary.stopped_early {
+            " (stopped early: --fail-fast or --max-failures)"
+        } else {
+            ""
+        }
+    );
+    let failed: Vec<_> = summary.regressions.iter().filter(|r| r.failed()).collect();
+    if !summary.regressions.is_empty() {
+        println!(
+            "regressions: {} replayed, {} still fail",
+            summary.regressions.len(),
+            failed.len()
+        );
+    }
+    for r in failed {
+        println!("  regression {}: {}", r.tape, r.signature);
+        println!("    {}", r.story);
+        println!(
+            "    reproduce: cargo sim replay --trace {} --timeline",
+            r.tape
+        );
+    }
+    for group in &summary.groups {
+        let seeds: Vec<String> = group
+            .seeds
+            .iter()
+            .take(SEEDS_SHOWN)
+            .map(u64::to_string)
+            .collect();
+        let more = if group.count as usize > SEEDS_SHOWN {
+            ", ..."
+        } else {
+            ""
+        };
+        println!(
+            "{}: {} runs (seeds {}{more})",
+            group.signature,
+            group.count,
+            seeds.join(", ")
+        );
+        println!("  first: {}", group.message);
+        if let Some(shrunk) = &group.shrunk {
+            println!(
+                "  shrunk {} -> {} choices ({})",
+                shrunk.original_choices,
+                shrunk.choices,
+                if shrunk.one_minimal {
+                    "1-minimal"
+                } else {
+                    "not proven 1-minimal"
+                }
+            );
+            if let Some(path) = &shrunk.regression {
+                println!("  added to the regressions: {path}");
+            }
+        }
+        if !group.likely_same_as.is_empty() {
+            println!(
+                "  likely the same cause as {} (their shrunk tapes make the same choices)",
+                group.likely_same_as.join(", ")
+            );
+        }
+        println!("  reproduce: {}", group.replay);
+    }
+    if let Some(hunt) = &summary.hunt {
+        let verdict = if hunt.found { "found" } else { "NOT found" };
+        println!("hunt for /{}/: {verdict}", hunt.pattern);
+    }
+    if let Some(hashes) = &summary.trace_hashes {
+        for entry in hashes {
+            println!("  trace seed {} {}", entry.seed, entry.hash);
+        }
+    }
+}
