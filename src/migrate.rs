@@ -514,13 +514,21 @@ impl Engine {
     async fn switch_catalog(&self, sidecar: &MigrationSidecar) -> Result<()> {
         let mut connection = self.inner.manifest.lock().await;
         sql::begin_write(&mut connection, "migrate.catalog").await?;
-        let result = async {
+        // The statements, then the failpoint, with no borrow of the guard held across its
+        // await: a `&Connection` is not `Send` (a `Connection` is not `Sync`), and an async
+        // block borrowing the guard here made `Engine::open`, `apply_schema` and
+        // `resume_migrations` not `Send`.
+        let written = (|| -> Result<()> {
             schema::write(&connection, &sidecar.new)?;
             connection.run("DELETE FROM leases WHERE migration = ?1", [&sidecar.id])?;
-            fp!("engine.migrate.before_catalog_commit").await?;
             Ok(())
-        }
-        .await;
+        })();
+        let result = match written {
+            Ok(()) => fp!("engine.migrate.before_catalog_commit")
+                .await
+                .map_err(EngineError::from),
+            Err(error) => Err(error),
+        };
         finish_write(&mut connection, result).await
     }
 
