@@ -15,6 +15,7 @@ pub mod crash;
 pub mod crash_points;
 pub mod env;
 pub mod faults;
+pub mod html;
 pub mod iotime;
 pub mod junit;
 pub mod limits;

@@ -87,6 +87,37 @@ impl Reports {
         .map_err(|e| self.error(e))
     }
 
+    /// Writes a failure's HTML page into `dir`.
+    pub fn save_page(&self, dir: &Path, page: &crate::html::FailurePage<'_>) -> Result<()> {
+        write_page(dir, page).map_err(|e| self.error(e))
+    }
+
+    /// Writes the sweep's HTML index, `index.html` beside the failure directories, replacing
+    /// the previous sweep's (every failure stays in `index.jsonl`); returns its path.
+    pub fn save_index(&self, summaries: &[crate::summary::Summary]) -> Result<PathBuf> {
+        let parent = self.dir.join(&self.scenario);
+        let page = crate::html::index(summaries, &|dir: &str| {
+            let dir = Path::new(dir);
+            let page = dir.join("report.html");
+            page.exists().then(|| {
+                dir.strip_prefix(&parent)
+                    .map_or_else(|_| page.clone(), |relative| relative.join("report.html"))
+                    .display()
+                    .to_string()
+            })
+        });
+        let write = || -> io::Result<PathBuf> {
+            fs::create_dir_all(&parent)?;
+            let temporary = parent.join("index.html.new");
+            let _ = fs::remove_file(&temporary);
+            write_new(&temporary, &page)?;
+            let path = parent.join("index.html");
+            fs::rename(&temporary, &path)?;
+            Ok(path)
+        };
+        write().map_err(|e| self.error(e))
+    }
+
     fn error(&self, error: io::Error) -> Error {
         environment(format!(
             "cannot write a report under {} (FAULTLINE_REPORTS): {error}",
@@ -180,11 +211,35 @@ fn write_failure(dir: &Path, scenario: &str, seed: u64, failure: &Failure) -> io
     )
 }
 
+/// The header of a timeline: what ran, how it ended, and what the columns are.
+pub fn timeline_header(tape: &Tape, trace: &Trace) -> String {
+    let outcome = match &tape.expected {
+        Some(expected) => format!("{} (trace {})", expected.signature, expected.trace_hash),
+        None => format!("trace {}", trace.hash()),
+    };
+    format!(
+        "# faultline timeline: scenario {}, seed {}, strategy {}, {} events, {} decisions away from the default\n\
+         # outcome: {outcome}\n\
+         # columns: event number, simulated time, node, event kind, details\n",
+        tape.scenario,
+        tape.seed,
+        tape.strategy,
+        trace.events.len(),
+        tape.choices().len()
+    )
+}
+
+/// Writes a failure's HTML page (`report.html`) into `dir`.
+pub fn write_page(dir: &Path, page: &crate::html::FailurePage<'_>) -> io::Result<()> {
+    write_new(&dir.join("report.html"), &page.render())
+}
+
 /// Writes a tape as `<name>.tape.json` and its timeline as `<name>.timeline.txt`.
 fn write_run(dir: &Path, name: &str, tape: &Tape, trace: &Trace) -> io::Result<PathBuf> {
     let tape_path = dir.join(format!("{name}.tape.json"));
     write_new(&tape_path, &tape.to_json())?;
-    write_new(&dir.join(format!("{name}.timeline.txt")), &trace.timeline())?;
+    let timeline = format!("{}{}", timeline_header(tape, trace), trace.timeline());
+    write_new(&dir.join(format!("{name}.timeline.txt")), &timeline)?;
     Ok(tape_path)
 }
 

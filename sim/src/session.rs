@@ -149,9 +149,20 @@ impl Session {
         let reports = self.reports();
         reports.save_run(dir, "original", &tape, &trace)?;
         let (shrunk, replayed) = self.shrink(&tape, &failure.signature())?;
-        let (tape, trace) = full(&replayed);
-        let path = reports.save_run(dir, "shrunk", &tape, &trace)?;
-        Ok(Ok(shrunk_case(&shrunk, &path)))
+        let (shrunk_tape, shrunk_trace) = full(&replayed);
+        let path = reports.save_run(dir, "shrunk", &shrunk_tape, &shrunk_trace)?;
+        let case = shrunk_case(&shrunk, &path);
+        let page = crate::html::FailurePage {
+            scenario: self.scenario.name(),
+            seed,
+            signature: &failure.signature(),
+            message: &failure.message,
+            original: (&tape, &trace),
+            shrunk: (&shrunk_tape, &shrunk_trace),
+            replay: &case.replay,
+        };
+        reports.save_page(dir, &page)?;
+        Ok(Ok(case))
     }
 
     /// Shrinks `tape` keeping `signature`, then replays the result strictly so that the

@@ -173,6 +173,10 @@ pub struct MergeArgs {
     /// Also write a Markdown summary to FILE.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Also write an HTML index to FILE, linking each signature's failure page where its
+    /// report directory is at hand (the partitions' reports downloaded beside it).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `shrink`.

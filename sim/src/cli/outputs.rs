@@ -7,15 +7,27 @@ use std::path::Path;
 use crate::outcome::{environment, Result};
 use crate::summary::{Summary, SEEDS_SHOWN};
 
-/// Writes `--junit` and `--summary` (each replaced if it exists: the user named it), and
-/// appends the Markdown to `$GITHUB_STEP_SUMMARY` when CI sets it.
-pub fn write(summaries: &[Summary], junit: Option<&Path>, markdown: Option<&Path>) -> Result<()> {
+/// Writes `--junit`, `--summary` and `--html` (each replaced if it exists: the user named
+/// it), and appends the Markdown to `$GITHUB_STEP_SUMMARY` when CI sets it.
+pub fn write(
+    summaries: &[Summary],
+    junit: Option<&Path>,
+    markdown: Option<&Path>,
+    html: Option<&Path>,
+) -> Result<()> {
     let fail = |what: &str, path: &Path, e: std::io::Error| {
         environment(format!("cannot write the {what} {}: {e}", path.display()))
     };
     if let Some(path) = junit {
         std::fs::write(path, crate::junit::render(summaries))
             .map_err(|e| fail("JUnit file (--junit)", path, e))?;
+    }
+    if let Some(path) = html {
+        let page = crate::html::index(summaries, &|dir: &str| {
+            let page = Path::new(dir).join("report.html");
+            page.exists().then(|| page.display().to_string())
+        });
+        std::fs::write(path, page).map_err(|e| fail("HTML index (--html)", path, e))?;
     }
     let text = crate::markdown::render(summaries);
     if let Some(path) = markdown {

@@ -51,7 +51,11 @@ pub(super) fn replay(args: ReplayArgs, scenarios: &[Arc<dyn Scenario>]) -> Resul
     });
     let name = session.scenario().name();
     if args.timeline {
-        print!("{}", trace_of(&result).timeline());
+        let trace = trace_of(&result);
+        if let Some(tape) = &result.tape {
+            print!("{}", crate::report::timeline_header(tape, &trace));
+        }
+        print!("{}", trace.timeline());
     }
     let verdict = Verdict {
         expected: expected.as_ref(),

@@ -211,7 +211,12 @@ fn finish(
         std::slice::from_ref(summary),
         args.junit.as_deref(),
         args.summary.as_deref(),
+        None,
     )?;
+    let index = session.reports().save_index(std::slice::from_ref(summary))?;
+    if summary.failed() && !args.json {
+        println!("html: {}", index.display());
+    }
     let uncovered = args.require_coverage && !summary.coverage_gaps.is_empty();
     if uncovered {
         eprintln!(
