@@ -1,5 +1,5 @@
-//! The regression corpus: each tape in fixtures/corpus/ is the shrunk run of a planted bug
-//! (fixtures/mutants/<name>.patch). On the engine as it is, replaying it must pass, the same
+//! The regression corpus: each tape in regressions/<scenario>/ is the shrunk run of a planted
+//! bug (fixtures/mutants/<name>.patch), or of a bug a sweep found and `run` added. On the engine as it is, replaying it must pass, the same
 //! way every time. (ci/mutants checks the other half: on the mutant it still fails.)
 //!
 //! The replay is lenient: the correct engine takes other paths than the mutant did (a
@@ -12,39 +12,38 @@ mod common;
 use faultline_sim::tape::{Source, Tape};
 
 fn corpus() -> Vec<(String, Tape)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/corpus");
-    let mut tapes: Vec<(String, Tape)> = std::fs::read_dir(dir)
-        .expect("fixtures/corpus exists")
-        .map(|entry| entry.expect("readable").path())
-        .filter(|path| path.to_string_lossy().ends_with(".tape.json"))
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).expect("readable");
-            (
-                path.display().to_string(),
-                Tape::parse(&text).expect("a valid tape"),
-            )
-        })
-        .collect();
-    tapes.sort_by(|a, b| a.0.cmp(&b.0));
-    tapes
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../regressions");
+    faultline_sim::regressions::load(std::path::Path::new(root))
+        .expect("regressions/ reads")
+        .into_iter()
+        .map(|(path, tape)| (path.display().to_string(), tape))
+        .collect()
 }
 
 #[test]
-fn every_mutant_has_a_regression_tape_and_every_tape_a_mutant() {
-    let mutants = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/mutants");
-    for (path, _) in corpus() {
-        let name = path
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .trim_end_matches(".tape.json")
-            .to_owned();
+fn every_mutant_has_a_regression_tape_and_every_planted_bug_tape_a_mutant() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let tapes = corpus();
+    for patch in std::fs::read_dir(format!("{root}/fixtures/mutants")).unwrap() {
+        let name = patch.unwrap().file_name().to_string_lossy().replace(".patch", "");
+        let wanted = format!("/{name}.tape.json");
         assert!(
-            std::path::Path::new(&format!("{mutants}/{name}.patch")).exists(),
-            "{path} has no mutant"
+            tapes.iter().any(|(path, _)| path.ends_with(&wanted)),
+            "mutant {name} has no regression tape (ci/mutants --update-corpus {name})"
         );
     }
-    assert!(corpus().len() >= 5);
+    for (path, tape) in &tapes {
+        let story = tape.story.as_deref().unwrap_or_default();
+        if let Some(rest) = story.strip_prefix("planted bug ") {
+            let name = rest.split(' ').next().unwrap();
+            assert!(
+                std::path::Path::new(&format!("{root}/fixtures/mutants/{name}.patch")).exists(),
+                "{path} names a mutant that does not exist"
+            );
+            assert!(path.ends_with(&format!("/{}/{name}.tape.json", tape.scenario)), "{path}");
+        }
+    }
+    assert!(tapes.len() >= 5);
 }
 
 #[test]

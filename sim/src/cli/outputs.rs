@@ -18,6 +18,12 @@ pub fn write(
     let fail = |what: &str, path: &Path, e: std::io::Error| {
         environment(format!("cannot write the {what} {}: {e}", path.display()))
     };
+    for path in [junit, markdown, html].into_iter().flatten() {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| fail("directory of", parent, e))?;
+        }
+    }
     if let Some(path) = junit {
         std::fs::write(path, crate::junit::render(summaries))
             .map_err(|e| fail("JUnit file (--junit)", path, e))?;
