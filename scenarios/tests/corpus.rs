@@ -25,7 +25,11 @@ fn every_mutant_has_a_regression_tape_and_every_planted_bug_tape_a_mutant() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let tapes = corpus();
     for patch in std::fs::read_dir(format!("{root}/fixtures/mutants")).unwrap() {
-        let name = patch.unwrap().file_name().to_string_lossy().replace(".patch", "");
+        let name = patch
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .replace(".patch", "");
         let wanted = format!("/{name}.tape.json");
         assert!(
             tapes.iter().any(|(path, _)| path.ends_with(&wanted)),
@@ -40,7 +44,10 @@ fn every_mutant_has_a_regression_tape_and_every_planted_bug_tape_a_mutant() {
                 std::path::Path::new(&format!("{root}/fixtures/mutants/{name}.patch")).exists(),
                 "{path} names a mutant that does not exist"
             );
-            assert!(path.ends_with(&format!("/{}/{name}.tape.json", tape.scenario)), "{path}");
+            assert!(
+                path.ends_with(&format!("/{}/{name}.tape.json", tape.scenario)),
+                "{path}"
+            );
         }
     }
     assert!(tapes.len() >= 5);

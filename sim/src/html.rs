@@ -102,7 +102,13 @@ pub fn swimlanes(trace: &Trace) -> String {
         }
     }
     let (left, width, lane) = (110.0, 640.0, 26.0);
-    let end_ns = trace.events.iter().map(|e| e.time_ns).max().unwrap_or(0).max(1) as f64;
+    let end_ns = trace
+        .events
+        .iter()
+        .map(|e| e.time_ns)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
     let height = 30.0 + lane * nodes.len() as f64;
     let x = |ns: u64| left + width * ns as f64 / end_ns;
     let mut svg = String::new();
@@ -141,7 +147,12 @@ pub fn swimlanes(trace: &Trace) -> String {
             event.kind,
             event.detail
         );
-        let _ = write!(svg, "<g class=\"ev {}\"><title>{}</title>", event.kind.replace('.', "-"), escape(&title));
+        let _ = write!(
+            svg,
+            "<g class=\"ev {}\"><title>{}</title>",
+            event.kind.replace('.', "-"),
+            escape(&title)
+        );
         match mark {
             Mark::Violation => {
                 let _ = write!(
@@ -319,7 +330,12 @@ pub fn index(summaries: &[Summary], link: &dyn Fn(&str) -> Option<String>) -> St
             "<table><tr><th>signature</th><th>runs</th><th>first seeds</th><th>first message</th><th>report</th><th>reproduce</th></tr>",
         );
         for g in &s.groups {
-            let seeds: Vec<String> = g.seeds.iter().take(SEEDS_SHOWN).map(u64::to_string).collect();
+            let seeds: Vec<String> = g
+                .seeds
+                .iter()
+                .take(SEEDS_SHOWN)
+                .map(u64::to_string)
+                .collect();
             let page = s
                 .violations
                 .iter()
@@ -382,6 +398,9 @@ mod tests {
         assert!(page.contains("writer-&lt;1&gt;") && !page.contains("writer-<1>"));
         assert!(page.contains("&lt;lost&gt;") && page.contains("a &amp; b"));
         assert_eq!(page.matches("class=\"ev violation\"").count(), 2);
-        assert!(!page.contains("http://") || page.matches("http://").count() == 2, "only the SVG namespace");
+        assert!(
+            !page.contains("http://") || page.matches("http://").count() == 2,
+            "only the SVG namespace"
+        );
     }
 }

@@ -293,16 +293,15 @@ pub fn group(violations: &[Violation], same_choices: &BTreeMap<String, String>) 
         }
     }
     let mut groups: Vec<Group> = groups.into_values().collect();
-    for i in 0..groups.len() {
-        let Some(mine) = same_choices.get(&groups[i].signature) else {
+    for group in &mut groups {
+        let Some(mine) = same_choices.get(&group.signature) else {
             continue;
         };
-        let same: Vec<String> = same_choices
+        group.likely_same_as = same_choices
             .iter()
-            .filter(|(sig, choices)| **sig != groups[i].signature && *choices == mine)
+            .filter(|(sig, choices)| **sig != group.signature && *choices == mine)
             .map(|(sig, _)| sig.clone())
             .collect();
-        groups[i].likely_same_as = same;
     }
     groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.signature.cmp(&b.signature)));
     groups

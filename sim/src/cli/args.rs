@@ -190,6 +190,13 @@ pub struct ShrinkArgs {
     pub json: bool,
 }
 
+/// `test`.
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Run only the tests whose names contain FILTER (cargo test's filter), in every suite.
+    pub filter: Option<String>,
+}
+
 /// `list`.
 #[derive(Args, Debug)]
 pub struct ListArgs {
@@ -505,7 +512,7 @@ mod tests {
 
     #[test]
     fn partitions_split_ranges_evenly_and_reject_nonsense() {
-        let part = |text| parse_partition(text).unwrap();
+        let part = |text: &str| parse_partition(text).unwrap();
         let slices: Vec<(u64, u64)> = (1..=3)
             .map(|k| partition_range((10, 20), part(&format!("{k}/3"))))
             .collect();

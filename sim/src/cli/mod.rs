@@ -67,8 +67,9 @@ enum Command {
     Shrink(args::ShrinkArgs),
     /// List scenarios, their invariants, every failpoint and the environment variables.
     List(args::ListArgs),
-    /// Run every test suite: the plain build and the simulator build.
-    Test,
+    /// Run every test suite: the plain build and the simulator build (optionally only the
+    /// tests matching FILTER).
+    Test(args::TestArgs),
     /// Print performance figures: runs per second per scenario, cost of a failpoint hit.
     Bench(args::BenchArgs),
     /// Internal: serve runs for the parent process on stdin and stdout.
@@ -94,7 +95,7 @@ pub fn main(scenarios: Vec<Arc<dyn Scenario>>) -> ExitCode {
     };
     if !matches!(
         cli.command,
-        Command::Worker(_) | Command::List(_) | Command::Test | Command::Merge(_)
+        Command::Worker(_) | Command::List(_) | Command::Test(_) | Command::Merge(_)
     ) {
         #[cfg(madsim)]
         crate::pool::catch_interrupts();
@@ -132,7 +133,7 @@ fn dispatch(command: Command, scenarios: &[Arc<dyn Scenario>]) -> Result<Exit> {
         Command::Merge(args) => merge::merge(args),
         #[cfg(madsim)]
         Command::Regress(args) => regress::regress(args, scenarios),
-        Command::Test => selftest::test(),
+        Command::Test(args) => selftest::test(args.filter.as_deref()),
         #[cfg(madsim)]
         Command::Run(args) if args.crash_points.is_some() => {
             crash_points::run(args, None, scenarios)

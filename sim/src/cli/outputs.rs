@@ -20,8 +20,7 @@ pub fn write(
     };
     for path in [junit, markdown, html].into_iter().flatten() {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| fail("directory of", parent, e))?;
+            std::fs::create_dir_all(parent).map_err(|e| fail("directory of", parent, e))?;
         }
     }
     if let Some(path) = junit {

@@ -102,7 +102,12 @@ pub(super) fn regress(args: RegressArgs, scenarios: &[Arc<dyn Scenario>]) -> Res
             }
         );
     }
-    outputs::write(&summaries, args.junit.as_deref(), args.summary.as_deref(), None)?;
+    outputs::write(
+        &summaries,
+        args.junit.as_deref(),
+        args.summary.as_deref(),
+        None,
+    )?;
     Ok(if failed == 0 {
         Exit::Pass
     } else {

@@ -213,7 +213,9 @@ fn finish(
         args.summary.as_deref(),
         None,
     )?;
-    let index = session.reports().save_index(std::slice::from_ref(summary))?;
+    let index = session
+        .reports()
+        .save_index(std::slice::from_ref(summary))?;
     if summary.failed() && !args.json {
         println!("html: {}", index.display());
     }
