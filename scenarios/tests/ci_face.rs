@@ -341,6 +341,38 @@ fn small_conveniences_work_and_hunt_exits_0_when_it_finds_its_prey() {
     assert_eq!(short["jobs"], 1);
     assert_eq!(short["schema"], "faultline-summary");
     assert_eq!(short["schema_version"], 1);
+    let lines = sim(
+        &[
+            "run",
+            "--scenario",
+            "canary",
+            "--seeds",
+            "0..12",
+            "--json-lines",
+            "--no-shrink",
+            "--no-regressions",
+        ],
+        dir.path(),
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&lines.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        13,
+        "a line per seed, then the summary: {lines:?}"
+    );
+    let mut seeds: Vec<u64> = lines[..12]
+        .iter()
+        .map(|l| l["seed"].as_u64().unwrap())
+        .collect();
+    seeds.sort();
+    assert_eq!(seeds, (0..12).collect::<Vec<_>>());
+    assert!(lines[..12]
+        .iter()
+        .any(|l| l["outcome"] == "invariant:counter-exact"));
+    assert_eq!(lines[12]["schema"], "faultline-summary");
     let list = json(&sim(&["list", "--json"], dir.path()));
     let names: Vec<&str> = list["scenarios"]
         .as_array()

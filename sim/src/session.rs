@@ -91,7 +91,7 @@ impl Session {
         seeds: Seeds,
         keep_hashes: bool,
         on_failure: impl FnMut(u64, &Failure) -> Result<OnFailure>,
-        on_progress: impl FnMut(Progress),
+        on_progress: impl FnMut(Progress<'_>),
     ) -> Result<SweepResult> {
         let settings = &self.settings;
         let make = |seed| request(settings, seed, Source::Seed);
@@ -151,7 +151,8 @@ impl Session {
         let (shrunk, replayed) = self.shrink(&tape, &failure.signature())?;
         let (shrunk_tape, shrunk_trace) = full(&replayed);
         let path = reports.save_run(dir, "shrunk", &shrunk_tape, &shrunk_trace)?;
-        let case = shrunk_case(&shrunk, &path);
+        let mut case = shrunk_case(&shrunk, &path);
+        case.also_broke = also_broke(&shrunk_trace, &failure.signature());
         let page = crate::html::FailurePage {
             scenario: self.scenario.name(),
             seed,
@@ -282,7 +283,20 @@ pub fn shrunk_case(shrunk: &Shrunk, path: &Path) -> ShrunkCase {
         seconds: shrunk.elapsed.as_secs_f64(),
         replay: report::replay_trace_command(path),
         regression: None,
+        also_broke: Vec::new(),
     }
+}
+
+/// The other signatures a run's trace records violations of (each once, in order).
+fn also_broke(trace: &Trace, signature: &str) -> Vec<String> {
+    let mut others: Vec<String> = Vec::new();
+    for event in trace.events.iter().filter(|e| e.kind == "violation") {
+        let other = event.detail.split(": ").next().unwrap_or_default();
+        if other != signature && !others.iter().any(|o| o == other) {
+            others.push(other.to_owned());
+        }
+    }
+    others
 }
 
 /// Runs shrink candidates leniently in the pool; the first error stops the shrinker.

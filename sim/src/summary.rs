@@ -65,6 +65,9 @@ pub struct ShrunkCase {
     /// The regression file it was added as, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<String>,
+    /// Other signatures the shrunk run also broke (violations recorded after the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_broke: Vec<String>,
 }
 
 /// One failed run.
@@ -303,6 +306,26 @@ pub fn group(violations: &[Violation], same_choices: &BTreeMap<String, String>) 
             .map(|(sig, _)| sig.clone())
             .collect();
     }
+    // A minimal run of one signature that also breaks another: likely one cause, both ways.
+    let links: Vec<(String, String)> = groups
+        .iter()
+        .filter_map(|g| Some((g, g.shrunk.as_ref()?)))
+        .flat_map(|(g, shrunk)| {
+            shrunk
+                .also_broke
+                .iter()
+                .map(move |other| (g.signature.clone(), other.clone()))
+        })
+        .collect();
+    for (one, other) in links {
+        for (from, to) in [(&one, &other), (&other, &one)] {
+            if let Some(group) = groups.iter_mut().find(|g| &g.signature == from) {
+                if !group.likely_same_as.contains(to) && from != to {
+                    group.likely_same_as.push(to.clone());
+                }
+            }
+        }
+    }
     groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.signature.cmp(&b.signature)));
     groups
 }
@@ -428,5 +451,22 @@ mod tests {
         assert_eq!(groups[0].seeds, [2, 3]);
         assert_eq!(groups[0].likely_same_as, ["invariant:c"]);
         assert!(groups[1].likely_same_as.is_empty());
+
+        // b's minimal run also broke d: both point at each other.
+        let mut violations = vec![violation(1, "b"), violation(2, "d")];
+        violations[0].shrunk = Some(ShrunkCase {
+            tape: "t".to_owned(),
+            original_choices: 3,
+            choices: 1,
+            candidates: 4,
+            one_minimal: true,
+            seconds: 0.1,
+            replay: "r".to_owned(),
+            regression: None,
+            also_broke: vec!["invariant:d".to_owned()],
+        });
+        let groups = group(&violations, &BTreeMap::new());
+        assert_eq!(groups[0].likely_same_as, ["invariant:d"]);
+        assert_eq!(groups[1].likely_same_as, ["invariant:b"]);
     }
 }

@@ -39,9 +39,15 @@ impl Seeds {
     }
 }
 
-/// How far a sweep is, for a progress line.
-#[derive(Debug, Clone, Copy)]
-pub struct Progress {
+/// How far a sweep is, for a progress line, and the run that just finished.
+#[derive(Debug, Clone)]
+pub struct Progress<'a> {
+    /// The seed that just finished.
+    pub seed: u64,
+    /// Its failure, if it failed.
+    pub failure: Option<&'a Failure>,
+    /// Its trace hash, when it finished and one was computed.
+    pub trace_hash: Option<&'a str>,
     /// Runs finished.
     pub runs: u64,
     /// Of them, failed.
@@ -91,7 +97,7 @@ pub fn sweep(
     request: &dyn Fn(u64) -> RunRequest,
     keep_hashes: bool,
     mut on_failure: impl FnMut(u64, &Failure) -> Result<OnFailure>,
-    mut on_progress: impl FnMut(Progress),
+    mut on_progress: impl FnMut(Progress<'_>),
 ) -> Result<SweepResult> {
     let started = Instant::now();
     let (first, mut end, deadline) = match seeds {
@@ -139,15 +145,19 @@ pub fn sweep(
         if let (true, Some(hash)) = (keep_hashes, &finished.result.trace_hash) {
             result.trace_hashes.push((seed, hash.clone()));
         }
-        if let Some(failure) = finished.result.failure {
-            if on_failure(seed, &failure)? == OnFailure::StopHere && seed < end {
+        let failure = finished.result.failure;
+        if let Some(failure) = &failure {
+            if on_failure(seed, failure)? == OnFailure::StopHere && seed < end {
                 end = seed + 1;
                 pool.abandon(|running| running < end);
                 jobs.retain(|_, s| *s < end);
             }
-            result.failures.push((seed, failure));
+            result.failures.push((seed, failure.clone()));
         }
         on_progress(Progress {
+            seed,
+            failure: failure.as_ref(),
+            trace_hash: finished.result.trace_hash.as_deref(),
             runs: result.runs,
             failures: result.failures.len(),
             elapsed: started.elapsed(),

@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// Print one JSON object at the end.
     #[arg(long)]
     pub json: bool,
+    /// Print a JSON line per finished seed as it finishes (seed, outcome, message, trace
+    /// hash), then the summary's JSON as the last line.
+    #[arg(long)]
+    pub json_lines: bool,
     /// With --json: list every finished seed's trace hash (`trace_hashes`), so that sweeps
     /// on two machines can be compared seed by seed.
     #[arg(long)]

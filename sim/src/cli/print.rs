@@ -126,7 +126,7 @@ impl ProgressView {
 
     /// Shows `progress` (a bar redraws at most four times a second; a log gets a line every
     /// [`LOG_EVERY`]).
-    pub fn show(&mut self, progress: Progress) {
+    pub fn show(&mut self, progress: &Progress<'_>) {
         let rate = progress.runs as f64 / progress.elapsed.as_secs_f64().max(1e-9);
         if let Some(bar) = &self.bar {
             match progress.total {

@@ -168,7 +168,18 @@ pub(super) fn run(
                 false => OnFailure::Continue,
             })
         },
-        |p| progress_cell.borrow_mut().show(p),
+        |p| {
+            if args.json_lines {
+                let line = serde_json::json!({
+                    "seed": p.seed,
+                    "outcome": crate::outcome::signature_of(p.failure),
+                    "message": p.failure.map(|f| f.message.as_str()),
+                    "trace_hash": p.trace_hash,
+                });
+                println!("{line}");
+            }
+            progress_cell.borrow_mut().show(&p)
+        },
     )?;
     progress.finish();
     // In seed order, so that which case of a signature is shrunk does not depend on how the
@@ -203,8 +214,9 @@ fn finish(
     seeds: Seeds,
     hunting: bool,
 ) -> Result<Exit> {
-    print_summary(summary, args.json, seeds);
-    if !args.json {
+    let json = args.json || args.json_lines;
+    print_summary(summary, json, seeds);
+    if !json {
         print_coverage(session.scenario().as_ref(), summary, args.coverage);
     }
     outputs::write(
@@ -216,7 +228,7 @@ fn finish(
     let index = session
         .reports()
         .save_index(std::slice::from_ref(summary))?;
-    if summary.failed() && !args.json {
+    if summary.failed() && !json {
         println!("html: {}", index.display());
     }
     let uncovered = args.require_coverage && !summary.coverage_gaps.is_empty();
