@@ -98,6 +98,28 @@ fn a_flood_of_failures_is_grouped_capped_and_indexed_and_fail_fast_stops_at_the_
         .unwrap()
         .ends_with("shrunk.tape.json"));
 
+    // In a log (stderr is a pipe here): no carriage returns, ever; --quiet drops the lines
+    // per failure and the shrink chatter, keeping the summary.
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+    let quiet = sim(
+        &[
+            "run",
+            "--scenario",
+            "canary",
+            "--seeds",
+            "0..100",
+            "--quiet",
+            "--no-regressions",
+        ],
+        dir.path(),
+    );
+    let chatter = String::from_utf8_lossy(&quiet.stderr);
+    assert!(!chatter.contains("FAIL seed") && !chatter.contains("shrinking"), "{chatter}");
+    assert!(String::from_utf8_lossy(&quiet.stdout).contains("invariant:counter-exact: "));
+    let bad = sim(&["run", "--scenario", "canary", "--seeds", "3", "--progress", "loud"], dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("expected auto"), "{}", text(&bad));
+
     let fast = sim(
         &[
             "run",
