@@ -1,5 +1,6 @@
 //! Helpers every family's workload uses: opening a handle until it succeeds, and reading
-//! what the store shows.
+//! what the store shows. The phases of a run (faults, then healing and a liveness bound) and
+//! the backoff live in `faultline_sim::phases`.
 
 use std::time::Duration;
 
@@ -8,67 +9,9 @@ use faultline_sim::world::World;
 
 use crate::concurrent_writers::invariants::{DatasetView, Latest, Observed};
 
-/// Simulated time with faults on before everything heals.
-pub const FAULT_PHASE: Duration = Duration::from_secs(2);
-/// Simulated time, after healing, within which every node must finish.
-pub const LIVENESS_BOUND: Duration = Duration::from_secs(20);
-
-/// Safety, then liveness: waits through the fault phase for `done`; if the nodes are not
-/// done by then, heals everything and waits up to the liveness bound. Always leaves the
-/// world healed. Returns whether the nodes finished (a recorded failure also ends the wait).
-pub async fn faults_then_heal(world: &World, done: impl Fn() -> bool) -> bool {
-    let finished = wait_until(world, &done, FAULT_PHASE).await || {
-        world.heal();
-        wait_until(world, &done, LIVENESS_BOUND).await
-    };
-    if !world.is_healed() {
-        world.heal();
-    }
-    finished
-}
-
-async fn wait_until(world: &World, done: &impl Fn() -> bool, bound: Duration) -> bool {
-    let poll = Duration::from_millis(10);
-    let mut waited = Duration::ZERO;
-    while !done() && !world.has_failed() {
-        if waited >= bound {
-            return false;
-        }
-        tokio::time::sleep(poll).await;
-        waited += poll;
-    }
-    true
-}
-
-/// The longest pause a [`Backoff`] makes.
-const BACKOFF_CAP: Duration = Duration::from_millis(500);
-
-/// Pauses between attempts at something that keeps failing: `first`, then twice the last
-/// pause, up to half a second. A node retrying a failure that does not go away (a store a
-/// planted bug has wedged) makes about fifty attempts in the fault phase and the liveness
-/// bound together instead of eleven thousand, each a SQLite transaction and an event: a shrinker's candidate that ends in
-/// that liveness failure costs a few runs' time, not a hundred.
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    /// A backoff whose first pause is `first`.
-    pub fn new(first: Duration) -> Self {
-        Backoff { next: first }
-    }
-
-    /// Sleeps (in simulated time) for the next pause.
-    pub async fn pause(&mut self) {
-        tokio::time::sleep(self.next_pause()).await;
-    }
-
-    fn next_pause(&mut self) -> Duration {
-        let pause = self.next;
-        self.next = (self.next * 2).min(BACKOFF_CAP);
-        pause
-    }
-}
+// The phases of a run and the backoff are the simulator's, shared with scenarios outside
+// this crate; re-exported so that the families keep naming them `support::...`.
+pub use faultline_sim::phases::{faults_then_heal, Backoff, LIVENESS_BOUND};
 
 /// Pause between attempts to open a store that failed to open (an injected fault).
 const REOPEN_PAUSE: Duration = Duration::from_millis(5);
@@ -162,28 +105,4 @@ pub async fn observe_latest(engine: &Engine, datasets: &[String]) -> Result<Late
         latest.insert(dataset.clone(), items.into_iter().map(|i| i.key).collect());
     }
     Ok(latest)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_backoff_doubles_up_to_its_cap() {
-        let mut backoff = Backoff::new(Duration::from_millis(2));
-        let pauses: Vec<u128> = (0..10).map(|_| backoff.next_pause().as_millis()).collect();
-        assert_eq!(pauses, [2, 4, 8, 16, 32, 64, 128, 256, 500, 500]);
-    }
-
-    #[test]
-    fn a_retry_that_never_succeeds_makes_tens_of_attempts_within_the_liveness_bound() {
-        let mut backoff = Backoff::new(Duration::from_millis(2));
-        let mut waited = Duration::ZERO;
-        let mut attempts = 0;
-        while waited < FAULT_PHASE + LIVENESS_BOUND {
-            waited += backoff.next_pause();
-            attempts += 1;
-        }
-        assert!((40..=60).contains(&attempts), "{attempts} attempts");
-    }
 }

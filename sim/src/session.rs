@@ -244,9 +244,10 @@ impl Session {
     }
 }
 
-/// The request for one run: the one place one is built.
+/// The request for one run: the one place one is built (the sessions' runs and
+/// [`crate::check`]'s in-process runs alike).
 /// A replay charges I/O as its tape did; a fresh run as the settings say.
-fn request(settings: &Settings, seed: u64, source: Source) -> RunRequest {
+pub(crate) fn request(settings: &Settings, seed: u64, source: Source) -> RunRequest {
     let io_cost = source.io_cost(settings.io_cost);
     let strategy = source.strategy(settings.strategy);
     RunRequest {
