@@ -2,7 +2,8 @@
 # The own-crate example as CI runs it (docs/own-crate.md): format and lints, a 200-seed sweep
 # that passes, the tests passing, and the planted bug found: its tests pass (they expect the
 # check to panic with a reproduction line), its sweep exits 1, and the printed reproduction
-# line, run with the same feature, replays the failure.
+# line, run with the same feature, replays the failure. `./sim ARGS` is this directory's
+# `cargo sim ARGS` (see the script).
 set -euo pipefail
 cd "$(dirname "$0")"
 sim=(--release --target-dir target/sim --config "build.rustflags=['--cfg','madsim']")
@@ -20,7 +21,7 @@ cargo clippy --all-targets "${sim[@]}" -- -D warnings
 cargo clippy --all-targets --features planted-bug "${sim[@]}" -- -D warnings
 
 step "sweep of $seeds passes"
-cargo run --quiet "${sim[@]}" -- run --scenario inventory --seeds "$seeds"
+./sim run --scenario inventory --seeds "$seeds"
 step "tests pass (faultline_sim::check over $seeds)"
 cargo test "${sim[@]}"
 
@@ -28,8 +29,8 @@ step "planted bug: the test expecting the check to panic with a reproduction lin
 cargo test "${sim[@]}" --features planted-bug
 step "planted bug: the sweep of $seeds fails with exit 1"
 set +e
-cargo run --quiet "${sim[@]}" --features planted-bug -- run --scenario inventory \
-    --seeds "$seeds" >target/planted-bug.out 2>&1
+./sim --features planted-bug run --scenario inventory --seeds "$seeds" \
+    >target/planted-bug.out 2>&1
 code=$?
 set -e
 cat target/planted-bug.out
@@ -39,7 +40,7 @@ line=$(grep -m1 -o 'reproduce: cargo sim replay .*' target/planted-bug.out) ||
     fail "no reproduction line printed"
 read -r -a replay <<<"${line#reproduce: cargo sim }"
 set +e
-cargo run --quiet "${sim[@]}" --features planted-bug -- "${replay[@]}" >target/replay.out 2>&1
+./sim --features planted-bug "${replay[@]}" >target/replay.out 2>&1
 code=$?
 set -e
 cat target/replay.out
