@@ -114,9 +114,23 @@ fn a_flood_of_failures_is_grouped_capped_and_indexed_and_fail_fast_stops_at_the_
         dir.path(),
     );
     let chatter = String::from_utf8_lossy(&quiet.stderr);
-    assert!(!chatter.contains("FAIL seed") && !chatter.contains("shrinking"), "{chatter}");
+    assert!(
+        !chatter.contains("FAIL seed") && !chatter.contains("shrinking"),
+        "{chatter}"
+    );
     assert!(String::from_utf8_lossy(&quiet.stdout).contains("invariant:counter-exact: "));
-    let bad = sim(&["run", "--scenario", "canary", "--seeds", "3", "--progress", "loud"], dir.path());
+    let bad = sim(
+        &[
+            "run",
+            "--scenario",
+            "canary",
+            "--seeds",
+            "3",
+            "--progress",
+            "loud",
+        ],
+        dir.path(),
+    );
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad).contains("expected auto"), "{}", text(&bad));
 
