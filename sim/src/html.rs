@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::summary::{Summary, SEEDS_SHOWN};
+use crate::summary::Summary;
 use crate::tape::Tape;
 use crate::trace::{Event, Trace};
 
@@ -330,12 +330,6 @@ pub fn index(summaries: &[Summary], link: &dyn Fn(&str) -> Option<String>) -> St
             "<table><tr><th>signature</th><th>runs</th><th>first seeds</th><th>first message</th><th>report</th><th>reproduce</th></tr>",
         );
         for g in &s.groups {
-            let seeds: Vec<String> = g
-                .seeds
-                .iter()
-                .take(SEEDS_SHOWN)
-                .map(u64::to_string)
-                .collect();
             let page = s
                 .violations
                 .iter()
@@ -347,7 +341,7 @@ pub fn index(summaries: &[Summary], link: &dyn Fn(&str) -> Option<String>) -> St
                 "<tr><td class=\"violation\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
                 escape(&g.signature),
                 g.count,
-                seeds.join(", "),
+                g.first_seeds(),
                 escape(&g.message),
                 page.map_or_else(
                     || "-".to_owned(),

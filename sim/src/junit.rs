@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::summary::{Group, Summary, SEEDS_SHOWN};
+use crate::summary::{Group, Summary};
 
 /// The XML for `summaries` (one suite each).
 pub fn render(summaries: &[Summary]) -> String {
@@ -29,10 +29,10 @@ fn suite(summary: &Summary) -> TestSuite {
             failed(
                 &format!("still fails: {}", regression.signature),
                 &format!(
-                    "{}\n{}\nreproduce: cargo sim replay --trace {} --timeline",
+                    "{}\n{}\nreproduce: {}",
                     regression.story,
                     regression.message.as_deref().unwrap_or(""),
-                    regression.tape
+                    crate::report::replay_trace_command(std::path::Path::new(&regression.tape))
                 ),
             )
         } else {
@@ -73,22 +73,11 @@ fn suite(summary: &Summary) -> TestSuite {
 }
 
 fn describe(group: &Group) -> String {
-    let seeds: Vec<String> = group
-        .seeds
-        .iter()
-        .take(SEEDS_SHOWN)
-        .map(u64::to_string)
-        .collect();
     format!(
-        "{} ({} runs; seeds {}{})\n{}\nreproduce: {}",
+        "{} ({} runs; seeds {})\n{}\nreproduce: {}",
         group.signature,
         group.count,
-        seeds.join(", "),
-        if group.count as usize > SEEDS_SHOWN {
-            ", ..."
-        } else {
-            ""
-        },
+        group.first_seeds(),
         group.message,
         group.replay
     )

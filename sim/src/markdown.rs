@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::summary::{Summary, SEEDS_SHOWN};
+use crate::summary::Summary;
 
 /// The Markdown for `summaries`.
 pub fn render(summaries: &[Summary]) -> String {
@@ -43,34 +43,23 @@ pub fn render(summaries: &[Summary]) -> String {
         for r in s.regressions.iter().filter(|r| r.failed()) {
             let _ = writeln!(
                 out,
-                "\n### {}: regression `{}` still fails\n\n{}: {}\n\n```\ncargo sim replay --trace {} --timeline\n```",
+                "\n### {}: regression `{}` still fails\n\n{}: {}\n\n```\n{}\n```",
                 s.scenario,
                 r.tape,
                 r.signature,
                 r.message.as_deref().unwrap_or(""),
-                r.tape
+                crate::report::replay_trace_command(std::path::Path::new(&r.tape))
             );
         }
         for g in &s.groups {
-            let seeds: Vec<String> = g
-                .seeds
-                .iter()
-                .take(SEEDS_SHOWN)
-                .map(u64::to_string)
-                .collect();
-            let more = if g.count as usize > SEEDS_SHOWN {
-                ", ..."
-            } else {
-                ""
-            };
             let _ = writeln!(
                 out,
-                "\n### {}: `{}` in {} runs\n\n{}\n\nseeds {}{more}",
+                "\n### {}: `{}` in {} runs\n\n{}\n\nseeds {}",
                 s.scenario,
                 g.signature,
                 g.count,
                 g.message,
-                seeds.join(", ")
+                g.first_seeds()
             );
             if let Some(shrunk) = &g.shrunk {
                 let _ = writeln!(

@@ -105,7 +105,7 @@ pub struct Group {
     pub invariant: String,
     /// How many runs failed so.
     pub count: u64,
-    /// The lowest seeds that failed so (at most [`SEEDS_SHOWN`]... kept in full up to 100).
+    /// The lowest seeds that failed so (the first 100).
     pub seeds: Vec<u64>,
     /// The first failure's message.
     pub message: String,
@@ -117,6 +117,24 @@ pub struct Group {
     /// Other signatures whose shrunk tapes make the same choices: likely one cause.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub likely_same_as: Vec<String>,
+}
+
+impl Group {
+    /// Its first seeds for people: at most [`SEEDS_SHOWN`], then `...` if there are more.
+    pub fn first_seeds(&self) -> String {
+        let seeds: Vec<String> = self
+            .seeds
+            .iter()
+            .take(SEEDS_SHOWN)
+            .map(u64::to_string)
+            .collect();
+        let more = if self.count as usize > SEEDS_SHOWN {
+            ", ..."
+        } else {
+            ""
+        };
+        format!("{}{more}", seeds.join(", "))
+    }
 }
 
 /// One regression tape replayed before the sweep.

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::outcome::{environment, Result};
-use crate::summary::{Summary, SEEDS_SHOWN};
+use crate::summary::Summary;
 
 /// Writes `--junit`, `--summary` and `--html` (each replaced if it exists: the user named
 /// it), and appends the Markdown to `$GITHUB_STEP_SUMMARY` when CI sets it.
@@ -80,27 +80,16 @@ pub fn print_text(summary: &Summary) {
         println!("  regression {}: {}", r.tape, r.signature);
         println!("    {}", r.story);
         println!(
-            "    reproduce: cargo sim replay --trace {} --timeline",
-            r.tape
+            "    reproduce: {}",
+            crate::report::replay_trace_command(Path::new(&r.tape))
         );
     }
     for group in &summary.groups {
-        let seeds: Vec<String> = group
-            .seeds
-            .iter()
-            .take(SEEDS_SHOWN)
-            .map(u64::to_string)
-            .collect();
-        let more = if group.count as usize > SEEDS_SHOWN {
-            ", ..."
-        } else {
-            ""
-        };
         println!(
-            "{}: {} runs (seeds {}{more})",
+            "{}: {} runs (seeds {})",
             group.signature,
             group.count,
-            seeds.join(", ")
+            group.first_seeds()
         );
         println!("  first: {}", group.message);
         if let Some(shrunk) = &group.shrunk {
