@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::{json, text};
+
 use std::path::Path;
 use std::process::Output;
 
@@ -20,19 +22,6 @@ fn sim(args: &[&str], dir: &Path) -> Output {
         .env_remove("GITHUB_STEP_SUMMARY")
         .output()
         .expect("run")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(output)))
 }
 
 fn dirs_in(path: &Path) -> usize {

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::text;
+
 use std::process::Output;
 
 fn sim(args: &[&str], reports: &std::path::Path) -> Output {
@@ -14,14 +16,6 @@ fn sim(args: &[&str], reports: &std::path::Path) -> Output {
         .env("FAULTLINE_SHRINK_SECONDS", "20")
         .output()
         .expect("run")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{json, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -42,19 +44,6 @@ fn dirs() -> Dirs {
 
 fn run(command: &mut Command, args: &[&str]) -> Output {
     command.args(args).output().expect("the binary runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("one JSON object: {}", text(output)))
 }
 
 /// Scratch directories runs left behind.

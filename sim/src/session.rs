@@ -134,13 +134,14 @@ impl Session {
     }
 
     /// Reruns `seed`, checks it fails as `failure` did, saves the original tape in `dir`,
-    /// shrinks it and saves the shrunk tape.
+    /// shrinks it and saves the shrunk tape and the failure's page; returns the shrink and
+    /// the shrunk tape.
     pub fn rerun_and_shrink(
         &mut self,
         seed: u64,
         failure: &Failure,
         dir: &Path,
-    ) -> Result<std::result::Result<ShrunkCase, NotShrunk>> {
+    ) -> Result<std::result::Result<(ShrunkCase, Tape), NotShrunk>> {
         let original = self.run(seed, Source::Seed, Detail::Full)?;
         if original.signature() != failure.signature() {
             return Ok(Err(NotShrunk::Rerun(original.signature())));
@@ -163,7 +164,7 @@ impl Session {
             replay: &case.replay,
         };
         reports.save_page(dir, &page)?;
-        Ok(Ok(case))
+        Ok(Ok((case, shrunk_tape)))
     }
 
     /// Shrinks `tape` keeping `signature`, then replays the result strictly so that the

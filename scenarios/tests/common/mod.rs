@@ -66,3 +66,18 @@ pub fn run_searching(
 pub fn binary() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_faultline-sim"))
 }
+
+/// A command's stdout and stderr together, for assertion messages and searches.
+pub fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A command's stdout as one JSON value (the test fails with everything it printed if not).
+pub fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON value ({e}): {}", text(output)))
+}

@@ -86,14 +86,8 @@ pub struct RunArgs {
     /// Print only the summary: no progress, no line per failure.
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Also write the result as JUnit XML to FILE (a suite per scenario, a case per
-    /// invariant and per regression tape).
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Also write a Markdown summary to FILE (it is appended to $GITHUB_STEP_SUMMARY
-    /// whenever that is set).
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
+    #[command(flatten)]
+    pub report_files: ReportFiles,
     /// Run only share k of n of the seeds (`1/4` ... `4/4`), for splitting a sweep across
     /// CI machines; `merge` joins their `--json` results.
     #[arg(long, value_name = "k/n")]
@@ -142,6 +136,19 @@ pub struct ReplayArgs {
     pub check_determinism: bool,
 }
 
+/// The files `run`, `regress` and `merge` also write their result to.
+#[derive(Args, Debug, Default)]
+pub struct ReportFiles {
+    /// Also write the result as JUnit XML to FILE (a suite per scenario, a case per
+    /// invariant and per regression tape).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary to FILE (it is appended to $GITHUB_STEP_SUMMARY
+    /// whenever that is set).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+}
+
 /// `regress`.
 #[derive(Args, Debug)]
 pub struct RegressArgs {
@@ -154,12 +161,8 @@ pub struct RegressArgs {
     /// Print one JSON object per scenario (the `run --json` summary).
     #[arg(long)]
     pub json: bool,
-    /// Also write JUnit XML to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Also write a Markdown summary to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
+    #[command(flatten)]
+    pub report_files: ReportFiles,
 }
 
 /// `merge`.
@@ -171,12 +174,8 @@ pub struct MergeArgs {
     /// Print the merged summaries as JSON (one object per scenario, one per line).
     #[arg(long)]
     pub json: bool,
-    /// Also write JUnit XML to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Also write a Markdown summary to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
+    #[command(flatten)]
+    pub report_files: ReportFiles,
     /// Also write an HTML index to FILE, linking each signature's failure page where its
     /// report directory is at hand (the partitions' reports downloaded beside it).
     #[arg(long, value_name = "FILE")]

@@ -58,12 +58,7 @@ pub(super) fn merge(args: MergeArgs) -> Result<Exit> {
             );
         }
     }
-    outputs::write(
-        &merged,
-        args.junit.as_deref(),
-        args.summary.as_deref(),
-        args.html.as_deref(),
-    )?;
+    outputs::write(&merged, &args.report_files, args.html.as_deref())?;
     Ok(match merged.iter().any(Summary::failed) {
         true => Exit::Failed,
         false => Exit::Pass,

@@ -4,17 +4,14 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::args::ReportFiles;
 use crate::outcome::{environment, Result};
 use crate::summary::Summary;
 
 /// Writes `--junit`, `--summary` and `--html` (each replaced if it exists: the user named
 /// it), and appends the Markdown to `$GITHUB_STEP_SUMMARY` when CI sets it.
-pub fn write(
-    summaries: &[Summary],
-    junit: Option<&Path>,
-    markdown: Option<&Path>,
-    html: Option<&Path>,
-) -> Result<()> {
+pub fn write(summaries: &[Summary], files: &ReportFiles, html: Option<&Path>) -> Result<()> {
+    let (junit, markdown) = (files.junit.as_deref(), files.summary.as_deref());
     let fail = |what: &str, path: &Path, e: std::io::Error| {
         environment(format!("cannot write the {what} {}: {e}", path.display()))
     };

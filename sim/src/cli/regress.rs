@@ -102,12 +102,7 @@ pub(super) fn regress(args: RegressArgs, scenarios: &[Arc<dyn Scenario>]) -> Res
             }
         );
     }
-    outputs::write(
-        &summaries,
-        args.junit.as_deref(),
-        args.summary.as_deref(),
-        None,
-    )?;
+    outputs::write(&summaries, &args.report_files, None)?;
     Ok(if failed == 0 {
         Exit::Pass
     } else {

@@ -106,7 +106,7 @@ pub(super) fn run(
                 done_below: first_seed(options.seeds),
                 ..SweepResult::default()
             },
-            Vec::new(),
+            (Vec::new(), ShrunkTapes::new()),
             regressions,
             hunt.as_ref(),
         );
@@ -186,7 +186,7 @@ pub(super) fn run(
     // workers were scheduled.
     cases.sort_by_key(|(seed, _, _)| *seed);
     let shrink = !args.no_shrink && !result.interrupted;
-    let violations = finish_cases(
+    let finished = finish_cases(
         &mut session,
         cases,
         shrink,
@@ -198,7 +198,7 @@ pub(super) fn run(
         &session,
         &options,
         &result,
-        violations,
+        finished,
         regressions,
         hunt.as_ref(),
     );
@@ -219,12 +219,7 @@ fn finish(
     if !json {
         print_coverage(session.scenario().as_ref(), summary, args.coverage);
     }
-    outputs::write(
-        std::slice::from_ref(summary),
-        args.junit.as_deref(),
-        args.summary.as_deref(),
-        None,
-    )?;
+    outputs::write(std::slice::from_ref(summary), &args.report_files, None)?;
     let index = session
         .reports()
         .save_index(std::slice::from_ref(summary))?;
@@ -339,6 +334,10 @@ fn describe(seeds: Seeds) -> String {
     }
 }
 
+/// The shrunk tape of each signature, by signature: what the regressions get and what tells
+/// which signatures are likely one cause.
+type ShrunkTapes = BTreeMap<String, Tape>;
+
 /// Shrinks the first failure of each signature, adds it to the regressions and builds the
 /// summary rows.
 fn finish_cases(
@@ -348,7 +347,8 @@ fn finish_cases(
     wanted: &dyn Fn(&Failure) -> bool,
     regressions: Option<&std::path::Path>,
     quiet: bool,
-) -> Result<Vec<Violation>> {
+) -> Result<(Vec<Violation>, ShrunkTapes)> {
+    let mut tapes = ShrunkTapes::new();
     let mut shrunk_signatures = std::collections::BTreeSet::new();
     let mut violations = Vec::new();
     let name = session.scenario().name().to_owned();
@@ -362,12 +362,13 @@ fn finish_cases(
                 Some(dir) => dir,
                 None => reports.save_failure(&format!("seed-{seed}"), seed, &failure)?,
             };
-            shrunk = shrink_seed(session, seed, &failure, &dir, quiet)?;
-            if let Some(case) = &mut shrunk {
-                reports.note_shrunk(&dir, seed, &failure, case)?;
+            if let Some((mut case, tape)) = shrink_seed(session, seed, &failure, &dir, quiet)? {
+                reports.note_shrunk(&dir, seed, &failure, &case)?;
                 if let Some(root) = regressions {
-                    case.regression = add_regression(root, case, &failure, seed)?;
+                    case.regression = add_regression(root, &case, &tape, &failure, seed)?;
                 }
+                tapes.insert(failure.signature(), tape);
+                shrunk = Some(case);
             }
             report_dir = Some(dir);
         }
@@ -386,17 +387,17 @@ fn finish_cases(
             shrunk,
         });
     }
-    Ok(violations)
+    Ok((violations, tapes))
 }
 
 /// Adds a shrunk tape to the regression directory with its story; the file's path.
 fn add_regression(
     root: &std::path::Path,
     case: &ShrunkCase,
+    tape: &Tape,
     failure: &Failure,
     seed: u64,
 ) -> Result<Option<String>> {
-    let tape = load_tape(&case.tape)?;
     let story = format!(
         "{}: {} (seed {seed}, strategy {}, shrunk {} -> {} choices)",
         failure.signature(),
@@ -405,7 +406,7 @@ fn add_regression(
         case.original_choices,
         case.choices
     );
-    let added = regressions::save(root, &tape, &failure.signature(), &story)?;
+    let added = regressions::save(root, tape, &failure.signature(), &story)?;
     if let Some(path) = &added {
         eprintln!(
             "  added to the regressions: {} (commit it; every run replays it first)",
@@ -415,22 +416,13 @@ fn add_regression(
     Ok(added.map(|p| p.display().to_string()))
 }
 
-fn load_tape(path: &str) -> Result<Tape> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        crate::outcome::environment(format!("cannot read back the shrunk tape {path}: {e}"))
-    })?;
-    Tape::parse(&text).map_err(|e| {
-        crate::outcome::environment(format!("the shrunk tape {path} does not read back: {e}"))
-    })
-}
-
 fn shrink_seed(
     session: &mut Session,
     seed: u64,
     failure: &Failure,
     dir: &std::path::Path,
     quiet: bool,
-) -> Result<Option<ShrunkCase>> {
+) -> Result<Option<(ShrunkCase, Tape)>> {
     if !quiet {
         eprintln!(
             "shrinking seed {seed} (budget {}s)...",
@@ -438,11 +430,11 @@ fn shrink_seed(
         );
     }
     match session.rerun_and_shrink(seed, failure, dir)? {
-        Ok(case) => {
+        Ok((case, tape)) => {
             if !quiet {
                 print::shrunk(&case);
             }
-            Ok(Some(case))
+            Ok(Some((case, tape)))
         }
         Err(NotShrunk::Rerun(signature)) => {
             eprintln!(
@@ -458,7 +450,7 @@ fn summarize(
     session: &Session,
     options: &Options,
     result: &SweepResult,
-    violations: Vec<Violation>,
+    (violations, shrunk_tapes): (Vec<Violation>, ShrunkTapes),
     regressions: Vec<RegressionResult>,
     hunt: Option<&Regex>,
 ) -> Summary {
@@ -479,16 +471,15 @@ fn summarize(
             })
             .collect()
     });
-    let choices: BTreeMap<String, String> = violations
+    let choices: BTreeMap<String, String> = shrunk_tapes
         .iter()
-        .filter_map(|v| {
-            let tape = load_tape(&v.shrunk.as_ref()?.tape).ok()?;
+        .map(|(signature, tape)| {
             let choices: Vec<String> = tape
                 .choices()
                 .iter()
                 .map(|e| format!("{}={}", e.site, e.value))
                 .collect();
-            Some((v.signature.clone(), choices.join(";")))
+            (signature.clone(), choices.join(";"))
         })
         .collect();
     let groups = summary::group(&violations, &choices);
