@@ -529,6 +529,41 @@ MUTANTS = [
         if let Err(error) = sidecar::remove(self.dir(), txid) {
             faultline_fp::note("engine.abandon_incomplete", &error);
         }""")]),
+    dict(name="leases-released-after-commit", invariant="leases-released", budget=3, scenario="schema-apply",
+         strategy="crash-points",
+         story="the catalog switch commits the new schema, then releases the migration's leases in a statement\n"
+               "of its own (the schema is what matters; leases are bookkeeping). A crash between the two leaves\n"
+               "the leases: the recovering handle claims them, sees the migration complete, removes its sidecar\n"
+               "and keeps the leases, so writers to the table are refused for as long as it lives. The window is\n"
+               "one statement wide and no failpoint of its own marks it: a crash at the migrator's statement\n"
+               "boundary reaches it, or a store crash at another node's failpoint while the commit syncs.",
+         file="src/migrate.rs", edits=[
+            ("""        let written = (|| -> Result<()> {
+            schema::write(&connection, &sidecar.new)?;
+            connection.run("DELETE FROM leases WHERE migration = ?1", [&sidecar.id])?;
+            Ok(())
+        })();
+        let result = match written {
+            Ok(()) => fp!("engine.migrate.before_catalog_commit")
+                .await
+                .map_err(EngineError::from),
+            Err(error) => Err(error),
+        };
+        finish_write(&mut connection, result).await""", """        let written = schema::write(&connection, &sidecar.new);
+        let result = match written {
+            Ok(()) => fp!("engine.migrate.before_catalog_commit")
+                .await
+                .map_err(EngineError::from),
+            Err(error) => Err(error),
+        };
+        finish_write(&mut connection, result).await?;
+        // The migration is complete once the catalog names the new schema; its leases are
+        // bookkeeping, released after.
+        sql::retry_busy(&mut connection, "migrate.release", |c| {
+            c.run("DELETE FROM leases WHERE migration = ?1", [&sidecar.id])
+        })
+        .await?;
+        Ok(())""")]),
 ]
 
 def main(names):

@@ -60,7 +60,8 @@ pub trait Simulation {
         Duration::ZERO
     }
     /// Decides the scheduling point at a statement boundary ([`settle`]): continue, or yield
-    /// or sleep so that other nodes run there. Never an error or a crash.
+    /// or sleep so that other nodes run there, or crash the node there (the simulation
+    /// kills the task, as at a failpoint). Never an error: the statement has completed.
     fn preempt(&self) -> Decision {
         Decision::Continue
     }
@@ -135,8 +136,8 @@ fn outside_simulation(point: &'static str) -> Result<(), Injected> {
 pub async fn settle() {
     pay().await;
     let decision = active().map(|simulation| simulation.preempt());
-    if let Some(decision @ (Decision::Yield | Decision::Sleep(_))) = decision {
-        // A yield or a sleep never returns an error.
+    if let Some(decision @ (Decision::Yield | Decision::Sleep(_) | Decision::Crash)) = decision {
+        // A yield or a sleep never returns an error; a crash never returns.
         let _ = apply("sched.preempt", decision).await;
     }
 }

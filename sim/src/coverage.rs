@@ -28,9 +28,13 @@ pub struct Coverage {
     pub faults: BTreeMap<String, u64>,
     /// Statement boundaries preempted.
     pub preemptions: u64,
-    /// Statement boundaries reached on workload nodes while faults were on, in runs that
-    /// decide them (a strategy that preempts, or a tape holding a preemption).
+    /// Statement boundaries reached on workload nodes while faults were on, every run
+    /// counted (a run that does not decide them still numbers them).
     pub boundaries: u64,
+    /// The same boundaries per node (a node's restarts counted together): what crash-point
+    /// enumeration crashes at, besides the failpoint hits.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub boundaries_by_node: BTreeMap<String, u64>,
     /// The scenario's sometimes-assertions that held, with how many runs saw each.
     pub sometimes: BTreeMap<String, u64>,
 }
@@ -76,6 +80,9 @@ impl Coverage {
         }
         self.preemptions += other.preemptions;
         self.boundaries += other.boundaries;
+        for (node, count) in &other.boundaries_by_node {
+            *self.boundaries_by_node.entry(node.clone()).or_insert(0) += count;
+        }
         for (name, count) in &other.sometimes {
             *self.sometimes.entry(name.clone()).or_insert(0) += count;
         }

@@ -10,12 +10,21 @@
 //! (its recovery on reopen; see [`crate::world::World::node_ready`]), whatever the
 //! failpoint's name, is crashed once more, in every scope. At every point of either level
 //! the point's injected error is tried once too (the error path a crash never takes: a
-//! rollback, a retry, a cleanup), so each point is run with every [`Fault`]. Works for any
-//! scenario.
+//! rollback, a retry, a cleanup), so each point is run with every [`Fault`].
+//!
+//! Failpoints mark only the moments the engine's authors thought of. So the first level also
+//! crashes the node's process at each statement boundary of the fault-free run
+//! ([`crate::strategy::PREEMPT_CRASH`]), just after a statement completed: the window between
+//! two statements that no failpoint marks, which is where a bug that splits one transaction
+//! in two (or removes a file one statement too early) leaves the store. Boundaries are taken
+//! in turn from each node (every node's first, then every node's second...), up to the same
+//! limit, and crashed in the process scope only: a store crash or a power loss there is the
+//! same as at the failpoint that follows. Works for any scenario.
 
 use crate::faults::{CrashScope, Decision};
 use crate::outcome::{Result, RunResult};
 use crate::site::{FailpointSite, Part};
+use crate::strategy::PREEMPT_CRASH;
 use crate::tape::{Source, Tape};
 
 /// What a run of the enumeration injects at its point.
@@ -64,6 +73,8 @@ pub enum Point {
     FaultFree,
     /// A crash at a first-level point.
     First(String),
+    /// A process crash at a statement boundary of the fault-free run (its preemption site).
+    Boundary(String),
     /// A crash at a second-level point reached after a crash at the first.
     Second(String, String),
 }
@@ -73,18 +84,19 @@ impl std::fmt::Display for Point {
         match self {
             Point::SeedRun => f.write_str("the seed's own run"),
             Point::FaultFree => f.write_str("the seed's run without faults"),
-            Point::First(site) => f.write_str(site),
+            Point::First(site) | Point::Boundary(site) => f.write_str(site),
             Point::Second(first, second) => write!(f, "{first}+{second}"),
         }
     }
 }
 
 impl Point {
-    /// The failpoint crashed last, if any (`engine.recovery.before_sweep`).
+    /// The failpoint crashed last, if any (`engine.recovery.before_sweep`; none at a
+    /// statement boundary).
     pub fn failpoint(&self) -> Option<String> {
         let site = match self {
             Point::First(site) | Point::Second(_, site) => site,
-            Point::SeedRun | Point::FaultFree => return None,
+            Point::SeedRun | Point::FaultFree | Point::Boundary(_) => return None,
         };
         FailpointSite::parse(site).map(|s| s.point)
     }
@@ -130,6 +142,8 @@ pub struct Enumeration {
     pub points: usize,
     /// Second-level crash points (reached only after a first crash, before readiness).
     pub second_points: usize,
+    /// Statement boundaries crashed at (first level, beside the failpoint hits).
+    pub boundary_points: usize,
     /// Runs made with a fault at a point (the seeds' own and fault-free runs not counted).
     pub runs: usize,
     /// Of them, runs whose fault happened.
@@ -143,6 +157,7 @@ impl Enumeration {
     pub fn add(&mut self, other: &Enumeration) {
         self.points += other.points;
         self.second_points += other.second_points;
+        self.boundary_points += other.boundary_points;
         self.runs += other.runs;
         self.covered += other.covered;
         self.error_runs += other.error_runs;
@@ -152,14 +167,23 @@ impl Enumeration {
 /// Runs the given sources of one seed (as many at once as the pool allows), results in order.
 pub type RunAll<'a> = dyn FnMut(u64, Vec<Source>) -> Result<Vec<RunResult>> + 'a;
 
-/// Enumerates up to `limit` first-level crash points of `seed` and the second-level points
-/// each reveals; returns the counts and every run made (the seed's own and fault-free runs
-/// first), in a fixed order.
-pub fn enumerate(
-    seed: u64,
+/// One seed's first level: the seed's own and fault-free runs, then a fault at every
+/// first-level point, in a fixed order; and what its second level needs.
+#[derive(Debug, Clone)]
+pub struct FirstLevel {
+    /// The seed.
+    pub seed: u64,
+    /// The counts so far (second-level points not yet known).
+    pub enumeration: Enumeration,
+    /// Every run made, the seed's own and fault-free runs first.
+    pub runs: Vec<CrashRun>,
+    first: Vec<String>,
     limit: usize,
-    run_all: &mut RunAll<'_>,
-) -> Result<(Enumeration, Vec<CrashRun>)> {
+}
+
+/// Runs the first level of `seed`'s enumeration: up to `limit` failpoint hits of its
+/// fault-free run and up to `limit` statement boundaries.
+pub fn first_level(seed: u64, limit: usize, run_all: &mut RunAll<'_>) -> Result<FirstLevel> {
     let mut enumeration = Enumeration::default();
     let unplanned = |point, result| CrashRun {
         seed,
@@ -174,37 +198,109 @@ pub fn enumerate(
     let base = run_all(seed, vec![Source::Lenient(clean)])?.remove(0);
     let Some(base_tape) = base.tape.clone().filter(|_| base.failure.is_none()) else {
         runs.push(unplanned(Point::FaultFree, base));
-        return Ok((enumeration, runs));
+        return Ok(FirstLevel {
+            seed,
+            enumeration,
+            runs,
+            first: Vec::new(),
+            limit,
+        });
     };
     let first: Vec<String> = decision_sites(&base_tape).into_iter().take(limit).collect();
     enumeration.points = first.len();
-    let planned: Vec<(Point, Fault, Tape)> = first
-        .iter()
-        .flat_map(|site| {
-            Fault::ALL.map(|fault| {
-                (
-                    Point::First(site.clone()),
-                    fault,
-                    with_decision(&base_tape, site, fault.decision()),
-                )
-            })
+    let boundaries = boundary_sites(&base.coverage.boundaries_by_node, limit);
+    enumeration.boundary_points = boundaries.len();
+    let at_failpoints = first.iter().flat_map(|site| {
+        Fault::ALL.map(|fault| {
+            (
+                Point::First(site.clone()),
+                fault,
+                with_decision(&base_tape, site, fault.decision()),
+            )
         })
-        .collect();
-    let first_level = run_planned(seed, planned, run_all)?;
-    let second: Vec<_> = first_level
+    });
+    let at_boundaries = boundaries.iter().map(|site| {
+        let mut tape = base_tape.clone();
+        tape.entries.push(crate::tape::Entry {
+            site: site.clone(),
+            value: PREEMPT_CRASH,
+        });
+        (
+            Point::Boundary(site.clone()),
+            Fault::Crash(CrashScope::Node),
+            tape,
+        )
+    });
+    let planned: Vec<(Point, Fault, Tape)> = at_failpoints.chain(at_boundaries).collect();
+    runs.extend(run_planned(seed, planned, run_all)?);
+    count(&mut enumeration, &runs);
+    Ok(FirstLevel {
+        seed,
+        enumeration,
+        runs,
+        first,
+        limit,
+    })
+}
+
+impl FirstLevel {
+    /// Drops the runs the second level does not build on (all but the covered crashes whose
+    /// restarted nodes drew sites in their recovery), to hold many seeds' levels at once.
+    pub fn keep_for_second_level(&mut self) {
+        self.runs.retain(|run| {
+            matches!(run.point, Point::First(_) | Point::Boundary(_))
+                && run.is_crash()
+                && run.covered()
+                && !run.result.start_up_sites.is_empty()
+        });
+        for run in &mut self.runs {
+            run.result.trace = None;
+        }
+    }
+}
+
+/// Runs the second level that `level` reveals; returns its counts and runs.
+pub fn second_level(
+    level: &FirstLevel,
+    run_all: &mut RunAll<'_>,
+) -> Result<(Enumeration, Vec<CrashRun>)> {
+    let second: Vec<_> = level
+        .runs
         .iter()
-        .flat_map(|run| second_level(run, &first, limit))
+        .flat_map(|run| second_level_of(run, &level.first, level.limit))
         .collect();
-    enumeration.second_points = second.len() / Fault::ALL.len();
-    runs.extend(first_level);
-    runs.extend(run_planned(seed, second, run_all)?);
+    let mut enumeration = Enumeration {
+        second_points: second.len() / Fault::ALL.len(),
+        ..Enumeration::default()
+    };
+    let runs = run_planned(level.seed, second, run_all)?;
+    count(&mut enumeration, &runs);
+    Ok((enumeration, runs))
+}
+
+/// Enumerates up to `limit` first-level crash points of `seed` and the second-level points
+/// each reveals; returns the counts and every run made (the seed's own and fault-free runs
+/// first), in a fixed order.
+pub fn enumerate(
+    seed: u64,
+    limit: usize,
+    run_all: &mut RunAll<'_>,
+) -> Result<(Enumeration, Vec<CrashRun>)> {
+    let mut level = first_level(seed, limit, run_all)?;
+    let (more, runs) = second_level(&level, run_all)?;
+    level.enumeration.add(&more);
+    level.runs.extend(runs);
+    Ok((level.enumeration, level.runs))
+}
+
+/// Adds the fault runs among `runs` to the counts.
+fn count(enumeration: &mut Enumeration, runs: &[CrashRun]) {
     let fault_runs = runs.iter().filter(|run| run.fault.is_some());
-    enumeration.runs = fault_runs.clone().count();
-    enumeration.covered = fault_runs.clone().filter(|run| run.covered()).count();
-    enumeration.error_runs = fault_runs
+    enumeration.runs += fault_runs.clone().count();
+    enumeration.covered += fault_runs.clone().filter(|run| run.covered()).count();
+    enumeration.error_runs += fault_runs
         .filter(|run| run.fault == Some(Fault::Error))
         .count();
-    Ok((enumeration, runs))
 }
 
 fn run_planned(
@@ -232,8 +328,9 @@ fn run_planned(
 /// The second-level runs a covered first-level run reveals: each failpoint site its
 /// restarted nodes drew before they were ready (and that the fault-free run never reached),
 /// crashed in every scope, and given its error, on top of the first crash.
-fn second_level(run: &CrashRun, first: &[String], limit: usize) -> Vec<(Point, Fault, Tape)> {
-    let (Point::First(first_site), Some(after_first)) = (&run.point, run.result.tape.as_ref())
+fn second_level_of(run: &CrashRun, first: &[String], limit: usize) -> Vec<(Point, Fault, Tape)> {
+    let (Point::First(first_site) | Point::Boundary(first_site), Some(after_first)) =
+        (&run.point, run.result.tape.as_ref())
     else {
         return Vec::new();
     };
@@ -278,6 +375,27 @@ pub fn decision_sites(tape: &Tape) -> Vec<String> {
             })
         })
         .map(|e| e.site.clone())
+        .collect()
+}
+
+/// The preemption sites of the first `limit` statement boundaries, taken in turn from each
+/// node of `by_node` (boundaries per node): every node's first, then every node's second...
+pub fn boundary_sites(
+    by_node: &std::collections::BTreeMap<String, u64>,
+    limit: usize,
+) -> Vec<String> {
+    let most = by_node.values().copied().max().unwrap_or(0);
+    (1..=most)
+        .flat_map(|number| {
+            by_node
+                .iter()
+                .filter(move |(_, count)| **count >= number)
+                .map(move |(node, _)| {
+                    FailpointSite::decision(node, crate::strategy::PREEMPT_POINT, number)
+                        .to_string()
+                })
+        })
+        .take(limit)
         .collect()
 }
 
@@ -333,5 +451,22 @@ mod tests {
         );
         assert_eq!(decision_sites(&base), vec!["fp/w/p#1", "fp/w/p#2"]);
         assert_eq!(without_faults(&base).entries, vec![entry("op/0", 3)]);
+    }
+
+    #[test]
+    fn boundaries_are_taken_in_turn_from_each_node_up_to_the_limit() {
+        let by_node = [("a".to_owned(), 3), ("b".to_owned(), 1)]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            boundary_sites(&by_node, 10),
+            vec![
+                "fp/a/sched.preempt#1",
+                "fp/b/sched.preempt#1",
+                "fp/a/sched.preempt#2",
+                "fp/a/sched.preempt#3"
+            ]
+        );
+        assert_eq!(boundary_sites(&by_node, 2).len(), 2);
     }
 }

@@ -224,16 +224,22 @@ impl Session {
     ) -> Result<(Enumeration, f64)> {
         let started = Instant::now();
         let mut total = Enumeration::default();
+        // Breadth first: every seed's first level, then every seed's second level, so that
+        // a hunt reaches a one-fault bug of a later seed before the long second levels.
+        let mut levels = Vec::new();
         for seed in first..end {
-            let (pool, settings) = (&mut self.pool, &self.settings);
-            let mut run_all = |seed, sources: Vec<Source>| {
-                let requests = sources
-                    .into_iter()
-                    .map(|s| request(settings, seed, s))
-                    .collect();
-                pool.run_all(requests, Detail::Tape)
-            };
-            let (found, runs) = crash_points::enumerate(seed, limit, &mut run_all)?;
+            let mut level = crash_points::first_level(seed, limit, &mut self.run_all())?;
+            total.add(&level.enumeration);
+            for run in &level.runs {
+                if on_run(self, run)? {
+                    return Ok((total, started.elapsed().as_secs_f64()));
+                }
+            }
+            level.keep_for_second_level();
+            levels.push(level);
+        }
+        for level in &levels {
+            let (found, runs) = crash_points::second_level(level, &mut self.run_all())?;
             total.add(&found);
             for run in &runs {
                 if on_run(self, run)? {
@@ -242,6 +248,18 @@ impl Session {
             }
         }
         Ok((total, started.elapsed().as_secs_f64()))
+    }
+
+    /// Runs a seed's sources in the worker processes, results in order.
+    fn run_all(&mut self) -> impl FnMut(u64, Vec<Source>) -> Result<Vec<RunResult>> + '_ {
+        let (pool, settings) = (&mut self.pool, &self.settings);
+        move |seed, sources: Vec<Source>| {
+            let requests = sources
+                .into_iter()
+                .map(|s| request(settings, seed, s))
+                .collect();
+            pool.run_all(requests, Detail::Tape)
+        }
     }
 }
 

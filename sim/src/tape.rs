@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rng::Rng;
 use crate::site::FailpointSite;
-use crate::strategy::{StrategyKind, MAX_PREEMPT_VALUE, PREEMPT_POINT};
+use crate::strategy::{StrategyKind, PREEMPT_CRASH, PREEMPT_POINT};
 
 fn is_random(strategy: &StrategyKind) -> bool {
     *strategy == StrategyKind::Random
@@ -233,8 +233,8 @@ impl Chooser {
     /// of boundaries and preempts few).
     pub fn preemption(&mut self, site: String, fresh: impl FnOnce() -> u64) -> u64 {
         let value = match self.rng {
-            Some(_) => fresh().min(MAX_PREEMPT_VALUE),
-            None if self.tape.contains_key(&site) => self.recorded_value(&site, MAX_PREEMPT_VALUE),
+            Some(_) => fresh().min(PREEMPT_CRASH),
+            None if self.tape.contains_key(&site) => self.recorded_value(&site, PREEMPT_CRASH),
             None => return 0,
         };
         if value != 0 || self.rng.is_none() {

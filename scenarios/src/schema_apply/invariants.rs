@@ -34,6 +34,10 @@ pub const DOCS: &[InvariantDoc] = &[
         name: "no-lost-write",
         checks: "every acknowledged load is present after the run; not loads that failed or are in doubt",
     },
+    InvariantDoc {
+        name: "leases-released",
+        checks: "once the migrator sees the migration settled (the catalog is the new schema, or it was refused), its live handle holds no lease: a finished migration keeps no table from its writers; not leases other handles hold",
+    },
     crate::store_clean::DOC,
 ];
 
@@ -205,5 +209,37 @@ pub fn no_lost_write(acked: &[String], snapshot: &Snapshot) -> Result<(), String
     {
         Some(missing) => Err(format!("acknowledged load {missing} is missing")),
         None => Ok(()),
+    }
+}
+
+/// leases-released: once the migration has settled, the handle `me` (the migrator's, still
+/// open) holds none of `leases` (table, migration, owner). A crash image hides this (its
+/// reopen releases a dead owner's leases), so it is checked on the live handle.
+/// Does not check: leases held by other handles (one may be finishing a migration it claimed).
+pub fn leases_released(me: u64, leases: &[(String, String, u64)]) -> Result<(), String> {
+    match leases.iter().find(|(_, _, owner)| *owner == me) {
+        Some((table, migration, _)) => Err(format!(
+            "the migration is finished, yet this handle still holds the lease on {table} of \
+             migration {migration}: writers to {table} are refused for as long as it lives"
+        )),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_the_handle_still_holds_breaks_leases_released() {
+        let other = vec![("nodes".to_owned(), "m1".to_owned(), 7)];
+        assert!(leases_released(3, &other).is_ok());
+        assert!(leases_released(3, &[]).is_ok());
+        let mine = vec![("nodes".to_owned(), "m1".to_owned(), 3)];
+        let message = leases_released(3, &mine).unwrap_err();
+        assert!(
+            message.contains("lease on nodes of migration m1"),
+            "{message}"
+        );
     }
 }

@@ -186,6 +186,14 @@ async fn run_migrator(shared: Arc<Shared>) {
             }
         }
     }
+    match engine.leases().await {
+        Ok(leases) => {
+            if let Err(message) = invariants::leases_released(engine.owner(), &leases) {
+                world.fail("leases-released", message);
+            }
+        }
+        Err(error) => world.event("leases.error", &error),
+    }
     shared.progress().migrator_done = true;
     world.event("migrator.done", "");
 }

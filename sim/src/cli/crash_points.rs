@@ -24,9 +24,13 @@ struct CrashViolation {
     point: String,
     scope: Option<&'static str>,
     signature: String,
+    invariant: String,
     message: String,
     report_dir: String,
     replay: Option<String>,
+    /// A hunt's finding, shrunk to a 1-minimal tape (unless `--no-shrink`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shrunk: Option<crate::summary::ShrunkCase>,
 }
 
 #[derive(Debug, Serialize)]
@@ -35,6 +39,7 @@ struct CrashReport {
     seeds: String,
     crash_points: usize,
     second_level_crash_points: usize,
+    boundary_crash_points: usize,
     runs: usize,
     error_runs: usize,
     covered: usize,
@@ -69,9 +74,10 @@ pub(super) fn run(
         let matched = hunt
             .as_ref()
             .is_none_or(|p| p.is_match(&failure.hunt_text()));
-        found |= hunt.is_some() && matched;
-        violations.push(save(session, run, failure)?);
-        Ok(hunt.is_some() && matched)
+        let hunted = hunt.is_some() && matched;
+        found |= hunted;
+        violations.push(save(session, run, failure, hunted && !args.no_shrink)?);
+        Ok(hunted)
     });
     let (enumeration, seconds) = match enumerated {
         Ok(done) => done,
@@ -89,6 +95,7 @@ pub(super) fn run(
         seeds: format!("{first}..{end}"),
         crash_points: enumeration.points,
         second_level_crash_points: enumeration.second_points,
+        boundary_crash_points: enumeration.boundary_points,
         runs: enumeration.runs,
         error_runs: enumeration.error_runs,
         covered: enumeration.covered,
@@ -109,8 +116,13 @@ pub(super) fn run(
 }
 
 /// Saves a failed run: `failure.json`, and (for a run that finished) its tape replayed
-/// strictly so that it carries its outcome.
-fn save(session: &mut Session, run: &CrashRun, failure: &Failure) -> Result<CrashViolation> {
+/// strictly so that it carries its outcome; with `shrink`, that tape shrunk too.
+fn save(
+    session: &mut Session,
+    run: &CrashRun,
+    failure: &Failure,
+    shrink: bool,
+) -> Result<CrashViolation> {
     let scope = run.fault.map(|s| s.name());
     let what = match scope {
         Some(scope) => format!("seed {} {scope} at {}", run.seed, run.point),
@@ -124,23 +136,34 @@ fn save(session: &mut Session, run: &CrashRun, failure: &Failure) -> Result<Cras
         (_, Some(tape)) => Some(Source::Replay(tape.clone())),
         (_, None) => None,
     };
-    let replay = match source.filter(|_| failure.rerunnable()) {
-        Some(source) => {
-            let replayed = session.run(run.seed, source, Detail::Full)?;
+    let (mut replay, mut shrunk) = (None, None);
+    if let Some(source) = source.filter(|_| failure.rerunnable()) {
+        let replayed = session.run(run.seed, source, Detail::Full)?;
+        let (tape, trace) = session::full(&replayed);
+        let path = reports.save_run(&dir, "crash", &tape, &trace)?;
+        replay = Some(report::replay_trace_command(&path));
+        if shrink {
+            let (found, replayed) = session.shrink(&tape, &failure.signature())?;
             let (tape, trace) = session::full(&replayed);
-            let path = reports.save_run(&dir, "crash", &tape, &trace)?;
-            Some(report::replay_trace_command(&path))
+            let path = reports.save_run(&dir, "shrunk", &tape, &trace)?;
+            let case = session::shrunk_case(&found, &path);
+            eprintln!(
+                "  shrunk {} -> {} choices ({} runs): {}",
+                case.original_choices, case.choices, case.candidates, case.replay
+            );
+            shrunk = Some(case);
         }
-        None => None,
-    };
+    }
     Ok(CrashViolation {
         seed: run.seed,
         point: run.point.to_string(),
         scope,
         signature: failure.signature(),
+        invariant: failure.invariant.clone(),
         message: failure.message.clone(),
         report_dir: dir.display().to_string(),
         replay,
+        shrunk,
     })
 }
 
@@ -150,13 +173,15 @@ fn print_report(report: &CrashReport, json: bool) {
         return;
     }
     println!(
-        "scenario {} seeds {}: {} crash points ({} more reached only after a crash, before the \
-         restarted node was ready) at {} distinct failpoints",
+        "scenario {} seeds {}: {} crash points at {} distinct failpoints, {} statement \
+         boundaries, {} more points reached only after a crash, before the restarted node was \
+         ready",
         report.scenario,
         report.seeds,
         report.crash_points,
+        report.distinct_failpoints,
+        report.boundary_crash_points,
         report.second_level_crash_points,
-        report.distinct_failpoints
     );
     println!(
         "{} runs ({} crashing, {} injecting the point's error; {} covered: the fault happened), \

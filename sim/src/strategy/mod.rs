@@ -51,8 +51,12 @@ pub const MAX_PCT_DEPTH: u32 = 3;
 pub const DEFAULT_PCT_DEPTH: u32 = 2;
 /// The longest preemption a strategy draws, in milliseconds.
 pub const MAX_PREEMPT_MS: u64 = 20;
-/// The largest value a preemption entry holds: 0 continue, 1 yield, `v` sleeps `v - 1` ms.
+/// The largest pause a preemption entry holds: 0 continue, 1 yield, `v` sleeps `v - 1` ms.
 pub const MAX_PREEMPT_VALUE: u64 = MAX_PREEMPT_MS + 1;
+/// The preemption entry that crashes the node's process at the boundary, just after its
+/// statement completed: a window between two statements that no failpoint marks (what
+/// crash-point enumeration tries at every boundary, and `swarm` draws now and then).
+pub const PREEMPT_CRASH: u64 = MAX_PREEMPT_VALUE + 1;
 /// What the strategies accept, for error messages.
 pub const ACCEPTED: &str = "random, pct, pct:D (D change points, 1 to 3; pct is pct:2) or swarm";
 
@@ -136,7 +140,8 @@ impl<'de> serde::Deserialize<'de> for StrategyKind {
 /// Decides, for a fresh run, what its scheduling points do and which faults it may draw.
 pub trait Strategy: Send {
     /// The value of the run's statement boundary number `index` (counted over every node
-    /// from 1): 0 continue, 1 yield, `v` sleeps `v - 1` ms (at most [`MAX_PREEMPT_VALUE`]).
+    /// from 1): 0 continue, 1 yield, `v` sleeps `v - 1` ms (at most [`MAX_PREEMPT_VALUE`]),
+    /// or [`PREEMPT_CRASH`].
     fn preempt(&mut self, index: u64) -> u64;
     /// The weights, in [`Kind::ALL`] order, a hit of `point` draws its kind with, given the
     /// fault model's. A kind the strategy disables gets weight 0.

@@ -2,7 +2,9 @@
 //! simulators use it. Each seed enables a random subset of the fault kinds (yield, sleep,
 //! error, crash: each on with probability 1/2) and of the failpoints (each on with
 //! probability 1/2, decided by the point's name), and either leaves statement boundaries
-//! alone or preempts each with a drawn probability (1 in 20, 100 or 500). A run that never
+//! alone or preempts each with a drawn probability (1 in 20, 100 or 500); when crashes are
+//! on, one preemption in [`CRASH_ONE_IN`] crashes the node's process there instead, between
+//! two statements that no failpoint marks ([`PREEMPT_CRASH`]). A run that never
 //! sees, say, sleeps or errors gets deeper into the paths the remaining faults open, where
 //! a run drawing every kind at every point keeps being cut short.
 //!
@@ -10,9 +12,15 @@
 //! the faults' draws are those `random` would make for the seed; a disabled kind only
 //! changes what those draws decide.
 
-use super::{streams, Strategy, MAX_PREEMPT_MS};
+use super::{streams, Strategy, MAX_PREEMPT_MS, PREEMPT_CRASH};
 use crate::faults::Kind;
 use crate::rng::Rng;
+
+/// One preemption in this many is a process crash, when the seed's crashes are on.
+pub const CRASH_ONE_IN: u64 = 8;
+
+/// The index of crashes in [`Kind::ALL`].
+const CRASH: usize = Kind::ALL.len() - 1;
 
 /// The `swarm` strategy for one run.
 pub struct Swarm {
@@ -56,6 +64,9 @@ impl Strategy for Swarm {
     fn preempt(&mut self, _index: u64) -> u64 {
         if self.preempt_one_in == 0 || self.rng.below_or_equal(self.preempt_one_in - 1) != 0 {
             return 0;
+        }
+        if self.kinds[CRASH] && self.rng.below_or_equal(CRASH_ONE_IN - 1) == 0 {
+            return PREEMPT_CRASH;
         }
         2 + self.rng.below_or_equal(MAX_PREEMPT_MS - 1)
     }

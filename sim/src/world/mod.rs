@@ -19,7 +19,7 @@ pub use crate::limits::Limits;
 use crate::net::NetModel;
 use crate::outcome::{Failure, FailureKind};
 use crate::site::{self, FailpointSite};
-use crate::strategy::{Strategy, PREEMPT_POINT};
+use crate::strategy::{Strategy, PREEMPT_CRASH, PREEMPT_POINT};
 use crate::tape::{Chooser, Entry, Source};
 use crate::trace::{Event, Trace};
 
@@ -436,6 +436,12 @@ impl World {
                 runs: 1,
                 preemptions: state.preempted.len() as u64,
                 boundaries: state.boundaries,
+                boundaries_by_node: state
+                    .nodes
+                    .iter()
+                    .filter(|node| node.boundaries > 0)
+                    .map(|node| (node.name.clone(), node.boundaries))
+                    .collect(),
                 ..std::mem::take(&mut state.coverage)
             },
             hits: state
@@ -498,23 +504,50 @@ impl Simulation for Bridge {
     fn preempt(&self) -> faultline_fp::Decision {
         let world = &self.world;
         let mut state = world.state();
-        if !state.chooser.preempts() || state.healed {
+        if state.healed {
             return faultline_fp::Decision::Continue;
         }
         let Some(node) = current_workload_node(&state) else {
             return faultline_fp::Decision::Continue;
         };
+        // Numbered in every run, so that crash-point enumeration can name the boundaries of
+        // a run that never decided them.
         state.boundaries += 1;
         state.nodes[node].boundaries += 1;
+        if !state.chooser.preempts() {
+            return faultline_fp::Decision::Continue;
+        }
         let (index, number) = (state.boundaries, state.nodes[node].boundaries);
         let name = state.nodes[node].name.clone();
         let site = FailpointSite::decision(&name, PREEMPT_POINT, number).to_string();
         let State {
             chooser, strategy, ..
         } = &mut *state;
-        let value = chooser.preemption(site, || strategy.preempt(index));
+        let mut value = chooser.preemption(site, || strategy.preempt(index));
+        if value == PREEMPT_CRASH && state.crashes >= world.shared.model.max_crashes {
+            // Over the crash budget: the tape says what happened, a continue.
+            state.chooser.amend_last(0);
+            value = 0;
+        }
         if value == 0 {
             return faultline_fp::Decision::Continue;
+        }
+        world.step(&mut state);
+        let time_ns = state.now_ns();
+        if value == PREEMPT_CRASH {
+            state.crashes += 1;
+            if state.nodes[node].starting {
+                state.coverage.held(CRASH_IN_RECOVERY);
+            }
+            let detail = format!("statement boundary #{number} -> crash");
+            state.push(Event {
+                time_ns,
+                node: name,
+                kind: "preempt".to_owned(),
+                detail,
+            });
+            world.crash(state, node, CrashScope::Node);
+            return faultline_fp::Decision::Crash;
         }
         // 1 is a yield (no pause), v sleeps v - 1 ms.
         let pause = std::time::Duration::from_millis(value - 1);
@@ -525,8 +558,6 @@ impl Simulation for Bridge {
                 format!("sleep {}ms", value - 1),
             ),
         };
-        world.step(&mut state);
-        let time_ns = state.now_ns();
         state.preempted.push(Preemption {
             at: time_ns,
             node: name.clone(),
