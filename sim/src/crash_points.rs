@@ -19,7 +19,14 @@
 //! in two (or removes a file one statement too early) leaves the store. Boundaries are taken
 //! in turn from each node (every node's first, then every node's second...), up to the same
 //! limit, and crashed in the process scope only: a store crash or a power loss there is the
-//! same as at the failpoint that follows. Works for any scenario.
+//! same as at the failpoint that follows.
+//!
+//! With `schedules` above 0, every first-level failpoint is also tried under that many other
+//! schedules: its fault (each fault in turn) with one preemption added at a statement
+//! boundary of the fault-free run, drawn with its pause (1 to 20 ms) from a stream of the
+//! seed and the point, so that another node runs through the window before the fault (a
+//! preemption drawn after the point changes nothing and is counted all the same). Works for
+//! any scenario.
 
 use crate::faults::{CrashScope, Decision};
 use crate::outcome::{Result, RunResult};
@@ -75,6 +82,16 @@ pub enum Point {
     First(String),
     /// A process crash at a statement boundary of the fault-free run (its preemption site).
     Boundary(String),
+    /// A fault at a first-level point with a preemption added at a boundary (`preempt`,
+    /// sleeping `pause_ms`): the point under another schedule.
+    Scheduled {
+        /// The point's decision site.
+        site: String,
+        /// The preempted boundary's site.
+        preempt: String,
+        /// The preemption's pause.
+        pause_ms: u64,
+    },
     /// A crash at a second-level point reached after a crash at the first.
     Second(String, String),
 }
@@ -85,6 +102,11 @@ impl std::fmt::Display for Point {
             Point::SeedRun => f.write_str("the seed's own run"),
             Point::FaultFree => f.write_str("the seed's run without faults"),
             Point::First(site) | Point::Boundary(site) => f.write_str(site),
+            Point::Scheduled {
+                site,
+                preempt,
+                pause_ms,
+            } => write!(f, "{site} after a {pause_ms}ms preemption at {preempt}"),
             Point::Second(first, second) => write!(f, "{first}+{second}"),
         }
     }
@@ -95,7 +117,7 @@ impl Point {
     /// statement boundary).
     pub fn failpoint(&self) -> Option<String> {
         let site = match self {
-            Point::First(site) | Point::Second(_, site) => site,
+            Point::First(site) | Point::Second(_, site) | Point::Scheduled { site, .. } => site,
             Point::SeedRun | Point::FaultFree | Point::Boundary(_) => return None,
         };
         FailpointSite::parse(site).map(|s| s.point)
@@ -144,6 +166,8 @@ pub struct Enumeration {
     pub second_points: usize,
     /// Statement boundaries crashed at (first level, beside the failpoint hits).
     pub boundary_points: usize,
+    /// Runs of a first-level point under another schedule (one added preemption).
+    pub schedule_runs: usize,
     /// Runs made with a fault at a point (the seeds' own and fault-free runs not counted).
     pub runs: usize,
     /// Of them, runs whose fault happened.
@@ -158,6 +182,7 @@ impl Enumeration {
         self.points += other.points;
         self.second_points += other.second_points;
         self.boundary_points += other.boundary_points;
+        self.schedule_runs += other.schedule_runs;
         self.runs += other.runs;
         self.covered += other.covered;
         self.error_runs += other.error_runs;
@@ -181,9 +206,20 @@ pub struct FirstLevel {
     limit: usize,
 }
 
+/// How much of each seed an enumeration tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// First-level failpoint hits, and statement boundaries, at most (each).
+    pub limit: usize,
+    /// Other schedules per first-level failpoint (0: none).
+    pub schedules: usize,
+}
+
 /// Runs the first level of `seed`'s enumeration: up to `limit` failpoint hits of its
-/// fault-free run and up to `limit` statement boundaries.
-pub fn first_level(seed: u64, limit: usize, run_all: &mut RunAll<'_>) -> Result<FirstLevel> {
+/// fault-free run and up to `limit` statement boundaries, and `schedules` other schedules
+/// of each of those hits.
+pub fn first_level(seed: u64, bounds: Bounds, run_all: &mut RunAll<'_>) -> Result<FirstLevel> {
+    let Bounds { limit, schedules } = bounds;
     let mut enumeration = Enumeration::default();
     let unplanned = |point, result| CrashRun {
         seed,
@@ -231,7 +267,30 @@ pub fn first_level(seed: u64, limit: usize, run_all: &mut RunAll<'_>) -> Result<
             tape,
         )
     });
-    let planned: Vec<(Point, Fault, Tape)> = at_failpoints.chain(at_boundaries).collect();
+    let everywhere = boundary_sites(&base.coverage.boundaries_by_node, usize::MAX);
+    let at_schedules = first.iter().flat_map(|site| {
+        rescheduled(seed, site, &everywhere, schedules)
+            .into_iter()
+            .enumerate()
+            .map(|(variant, (preempt, pause_ms))| {
+                let fault = Fault::ALL[variant % Fault::ALL.len()];
+                let mut tape = with_decision(&base_tape, site, fault.decision());
+                tape.entries.push(crate::tape::Entry {
+                    site: preempt.clone(),
+                    value: pause_ms + 1,
+                });
+                let point = Point::Scheduled {
+                    site: site.clone(),
+                    preempt,
+                    pause_ms,
+                };
+                (point, fault, tape)
+            })
+    });
+    let planned: Vec<(Point, Fault, Tape)> = at_failpoints
+        .chain(at_boundaries)
+        .chain(at_schedules)
+        .collect();
     runs.extend(run_planned(seed, planned, run_all)?);
     count(&mut enumeration, &runs);
     Ok(FirstLevel {
@@ -278,20 +337,44 @@ pub fn second_level(
     Ok((enumeration, runs))
 }
 
-/// Enumerates up to `limit` first-level crash points of `seed` and the second-level points
+/// Enumerates the first-level crash points of `seed` within `bounds` and the second-level points
 /// each reveals; returns the counts and every run made (the seed's own and fault-free runs
 /// first), in a fixed order.
 pub fn enumerate(
     seed: u64,
-    limit: usize,
+    bounds: Bounds,
     run_all: &mut RunAll<'_>,
 ) -> Result<(Enumeration, Vec<CrashRun>)> {
-    let mut level = first_level(seed, limit, run_all)?;
+    let mut level = first_level(seed, bounds, run_all)?;
     let (more, runs) = second_level(&level, run_all)?;
     level.enumeration.add(&more);
     level.runs.extend(runs);
     Ok((level.enumeration, level.runs))
 }
+
+/// The `count` preemptions (a boundary among `boundaries` and a pause of 1 to 20 ms) that
+/// give the point `site` of `seed` its other schedules: drawn from a stream of the seed and
+/// the site, so the same enumeration always tries the same schedules.
+fn rescheduled(seed: u64, site: &str, boundaries: &[String], count: usize) -> Vec<(String, u64)> {
+    if boundaries.is_empty() {
+        return Vec::new();
+    }
+    let mut hash = seed ^ 0xCBF2_9CE4_8422_2325;
+    for byte in site.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3);
+    }
+    let mut rng = crate::rng::Rng::new(hash, SCHEDULES_STREAM);
+    (0..count)
+        .map(|_| {
+            let boundary = rng.below_or_equal(boundaries.len() as u64 - 1) as usize;
+            let pause = 1 + rng.below_or_equal(crate::strategy::MAX_PREEMPT_MS - 1);
+            (boundaries[boundary].clone(), pause)
+        })
+        .collect()
+}
+
+/// The stream [`rescheduled`] draws from (apart from the runs' own and the strategies').
+const SCHEDULES_STREAM: u64 = 5;
 
 /// Adds the fault runs among `runs` to the counts.
 fn count(enumeration: &mut Enumeration, runs: &[CrashRun]) {
@@ -299,7 +382,11 @@ fn count(enumeration: &mut Enumeration, runs: &[CrashRun]) {
     enumeration.runs += fault_runs.clone().count();
     enumeration.covered += fault_runs.clone().filter(|run| run.covered()).count();
     enumeration.error_runs += fault_runs
+        .clone()
         .filter(|run| run.fault == Some(Fault::Error))
+        .count();
+    enumeration.schedule_runs += fault_runs
+        .filter(|run| matches!(run.point, Point::Scheduled { .. }))
         .count();
 }
 

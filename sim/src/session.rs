@@ -214,12 +214,12 @@ impl Session {
             .collect())
     }
 
-    /// Enumerates the crash points of each seed of `first..end` (at most `limit` first-level
-    /// points each), calling `on_run` after each run; `on_run` says whether to stop.
+    /// Enumerates the crash points of each seed of `first..end` within `bounds`, calling
+    /// `on_run` after each run; `on_run` says whether to stop.
     pub fn crash_points(
         &mut self,
         (first, end): (u64, u64),
-        limit: usize,
+        bounds: crash_points::Bounds,
         mut on_run: impl FnMut(&mut Session, &CrashRun) -> Result<bool>,
     ) -> Result<(Enumeration, f64)> {
         let started = Instant::now();
@@ -228,7 +228,7 @@ impl Session {
         // a hunt reaches a one-fault bug of a later seed before the long second levels.
         let mut levels = Vec::new();
         for seed in first..end {
-            let mut level = crash_points::first_level(seed, limit, &mut self.run_all())?;
+            let mut level = crash_points::first_level(seed, bounds, &mut self.run_all())?;
             total.add(&level.enumeration);
             for run in &level.runs {
                 if on_run(self, run)? {

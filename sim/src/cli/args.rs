@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// or at most N per seed. Seeds default to `0..1`.
     #[arg(long, value_name = "all|N", conflicts_with = "budget")]
     pub crash_points: Option<String>,
+    /// With --crash-points: also try each failpoint hit under K other schedules (its fault
+    /// with one preemption added at a drawn statement boundary). Default 0.
+    #[arg(long, value_name = "K", requires = "crash_points")]
+    pub crash_schedules: Option<String>,
     /// Print one JSON object at the end.
     #[arg(long)]
     pub json: bool,
@@ -321,6 +325,19 @@ pub fn parse_budget(text: &str) -> Result<Duration> {
         _ => Err(bad(" is too long")),
     }
 }
+
+/// Parses `--crash-schedules`: a whole number from 0 to [`MAX_CRASH_SCHEDULES`].
+pub fn parse_crash_schedules(text: &str) -> Result<usize> {
+    match text.trim().parse::<usize>() {
+        Ok(count) if count <= MAX_CRASH_SCHEDULES => Ok(count),
+        _ => Err(bad_input(format!(
+            "--crash-schedules {text:?}: expected a whole number from 0 to {MAX_CRASH_SCHEDULES}"
+        ))),
+    }
+}
+
+/// The most other schedules `--crash-schedules` tries per point.
+pub const MAX_CRASH_SCHEDULES: usize = 64;
 
 /// Parses `--crash-points`: `all` or a positive whole number.
 pub fn parse_crash_points(text: &str) -> Result<usize> {

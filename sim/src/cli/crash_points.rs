@@ -41,6 +41,7 @@ struct CrashReport {
     second_level_crash_points: usize,
     boundary_crash_points: usize,
     runs: usize,
+    schedule_runs: usize,
     error_runs: usize,
     covered: usize,
     distinct_failpoints: usize,
@@ -59,14 +60,17 @@ pub(super) fn run(
 ) -> Result<Exit> {
     let scenario = args::find(scenarios, &args.scenario)?;
     let settings = env::settings()?;
-    let limit = args::parse_crash_points(args.crash_points.as_deref().unwrap_or("all"))?;
+    let bounds = crate::crash_points::Bounds {
+        limit: args::parse_crash_points(args.crash_points.as_deref().unwrap_or("all"))?,
+        schedules: args::parse_crash_schedules(args.crash_schedules.as_deref().unwrap_or("0"))?,
+    };
     let (first, end) = args::parse_seed_range(args.seeds.as_deref().unwrap_or("0..1"))?;
     let jobs = args::jobs(args.jobs.as_deref(), &settings)?;
     let mut session = Session::new(scenario, settings, jobs, Writes::Reports)?;
     let mut violations = Vec::new();
     let mut failpoints = BTreeSet::new();
     let mut found = false;
-    let enumerated = session.crash_points((first, end), limit, |session, run| {
+    let enumerated = session.crash_points((first, end), bounds, |session, run| {
         failpoints.extend(run.point.failpoint());
         let Some(failure) = &run.result.failure else {
             return Ok(false);
@@ -97,6 +101,7 @@ pub(super) fn run(
         second_level_crash_points: enumeration.second_points,
         boundary_crash_points: enumeration.boundary_points,
         runs: enumeration.runs,
+        schedule_runs: enumeration.schedule_runs,
         error_runs: enumeration.error_runs,
         covered: enumeration.covered,
         distinct_failpoints: failpoints.len(),
@@ -184,11 +189,12 @@ fn print_report(report: &CrashReport, json: bool) {
         report.second_level_crash_points,
     );
     println!(
-        "{} runs ({} crashing, {} injecting the point's error; {} covered: the fault happened), \
-         {} violations, {:.1}s ({:.0} runs/s)",
+        "{} runs ({} crashing, {} injecting the point's error, {} of them under another \
+         schedule; {} covered: the fault happened), {} violations, {:.1}s ({:.0} runs/s)",
         report.runs,
         report.runs - report.error_runs,
         report.error_runs,
+        report.schedule_runs,
         report.covered,
         report.violations.len(),
         report.seconds,

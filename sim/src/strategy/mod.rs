@@ -13,13 +13,15 @@
 //!   among the run's first `horizon` statement boundaries (the scenario's
 //!   [`crate::Scenario::preemption_horizon`]); at each the running node is preempted for 1 to
 //!   20 ms of simulated time, so that every other node runs through that window.
-//! * [`swarm`]: per seed, a random subset of the fault kinds and of the failpoints is
-//!   enabled, and statement boundaries are preempted at a drawn rate (or not at all); the
-//!   subset comes from a stream of its own, so the workload's draws are those of `random`.
+//! * [`swarm`]: per seed, a random subset of the fault kinds, of the failpoints, of the
+//!   network fault kinds and of the workload's operation kinds is enabled, and statement
+//!   boundaries are preempted at a drawn rate (or not at all); the subset comes from a
+//!   stream of its own, so the workload's draws are those of `random`.
 
 use std::fmt;
 
 use crate::faults::Kind;
+use crate::net::NetKind;
 
 mod pct;
 mod random;
@@ -107,8 +109,9 @@ impl StrategyKind {
                  that runs there for 1 to 20 ms"
             }
             StrategyKind::Swarm => {
-                "per seed, a random subset of fault kinds and failpoints, and a drawn rate of \
-                 preemptions at statement boundaries"
+                "per seed, a random subset of fault kinds, failpoints, network fault kinds and \
+                 workload operations, and a drawn rate of preemptions (some of them crashes) at \
+                 statement boundaries"
             }
         }
     }
@@ -146,6 +149,17 @@ pub trait Strategy: Send {
     /// The weights, in [`Kind::ALL`] order, a hit of `point` draws its kind with, given the
     /// fault model's. A kind the strategy disables gets weight 0.
     fn weights(&self, point: &str, model: [u32; Kind::ALL.len()]) -> [u32; Kind::ALL.len()];
+    /// The weights a network fault slot draws its kind with, in [`NetKind::ALL`] order,
+    /// given the model's. A kind the strategy disables gets weight 0. Default: the model's.
+    fn net_weights(&self, model: [u32; NetKind::ALL.len()]) -> [u32; NetKind::ALL.len()] {
+        model
+    }
+    /// Whether the workload may perform operations of kind `operation` in this run (a family
+    /// asks through [`crate::world::World::allows`] for each kind it can leave out).
+    /// Default: every kind.
+    fn allows(&self, _operation: &str) -> bool {
+        true
+    }
     /// What the strategy chose for this run, for the trace (empty if nothing).
     fn describe(&self) -> String;
 }
@@ -205,6 +219,31 @@ mod tests {
             assert!(values.iter().all(|v| *v <= MAX_PREEMPT_VALUE));
             assert!((201..2000).all(|i| strategy.preempt(i) == 0));
         }
+    }
+
+    #[test]
+    fn swarm_leaves_out_network_kinds_and_operations_by_seed_and_others_never_do() {
+        let model = [4, 2, 1, 1, 1, 1];
+        let (mut net_subsets, mut left_out) = (std::collections::BTreeSet::new(), 0);
+        for seed in 0..64 {
+            let swarm = build(StrategyKind::Swarm, seed, 100);
+            let weights = swarm.net_weights(model);
+            assert_eq!(weights[0], model[0], "no fault is always possible");
+            assert!(weights.iter().zip(model).all(|(w, m)| *w == 0 || *w == m));
+            net_subsets.insert(weights);
+            left_out += usize::from(!swarm.allows("delete"));
+            assert_eq!(swarm.allows("delete"), swarm.allows("delete"), "stable");
+            for other in [StrategyKind::Random, StrategyKind::Pct { depth: 2 }] {
+                let strategy = build(other, seed, 100);
+                assert_eq!(strategy.net_weights(model), model);
+                assert!(strategy.allows("delete"));
+            }
+        }
+        assert!(net_subsets.len() > 4, "{net_subsets:?}");
+        assert!(
+            (4..=32).contains(&left_out),
+            "a quarter expected: {left_out} of 64"
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! probability 1/2, decided by the point's name), and either leaves statement boundaries
 //! alone or preempts each with a drawn probability (1 in 20, 100 or 500); when crashes are
 //! on, one preemption in [`CRASH_ONE_IN`] crashes the node's process there instead, between
-//! two statements that no failpoint marks ([`PREEMPT_CRASH`]). A run that never
+//! two statements that no failpoint marks ([`PREEMPT_CRASH`]). Each network fault kind is
+//! on with probability 1/2, and each kind of workload operation a family can leave out
+//! ([`crate::world::World::allows`]) with probability 3/4, decided by its name. A run that never
 //! sees, say, sleeps or errors gets deeper into the paths the remaining faults open, where
 //! a run drawing every kind at every point keeps being cut short.
 //!
@@ -14,6 +16,7 @@
 
 use super::{streams, Strategy, MAX_PREEMPT_MS, PREEMPT_CRASH};
 use crate::faults::Kind;
+use crate::net::NetKind;
 use crate::rng::Rng;
 
 /// One preemption in this many is a process crash, when the seed's crashes are on.
@@ -29,6 +32,8 @@ pub struct Swarm {
     kinds: [bool; Kind::ALL.len()],
     /// One in how many statement boundaries is preempted (0: none).
     preempt_one_in: u64,
+    /// Which network fault kinds are on ("no fault" always is).
+    net: [bool; NetKind::ALL.len()],
     rng: Rng,
 }
 
@@ -41,22 +46,32 @@ impl Swarm {
             *kind = rng.below_or_equal(1) == 1;
         }
         let preempt_one_in = [0, 20, 100, 500][rng.below_or_equal(3) as usize];
+        let mut net = [true; NetKind::ALL.len()];
+        for kind in net.iter_mut().skip(1) {
+            *kind = rng.below_or_equal(1) == 1;
+        }
         Swarm {
             seed,
             kinds,
             preempt_one_in,
+            net,
             rng,
         }
     }
 
-    /// Whether `point` is on for this seed: a hash of the seed and the name, so that the
-    /// answer depends on nothing else (not on the order points are met).
-    fn point_enabled(&self, point: &str) -> bool {
+    /// A draw for `name` that depends on the seed and the name only (not on the order
+    /// names are met).
+    fn by_name(&self, name: &str) -> u64 {
         let mut hash = self.seed ^ 0xCBF2_9CE4_8422_2325;
-        for byte in point.bytes() {
+        for byte in name.bytes() {
             hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3);
         }
-        Rng::new(hash, streams::SWARM).next_u64() & 1 == 1
+        Rng::new(hash, streams::SWARM).next_u64()
+    }
+
+    /// Whether `point` is on for this seed (probability 1/2).
+    fn point_enabled(&self, point: &str) -> bool {
+        self.by_name(point) & 1 == 1
     }
 }
 
@@ -82,6 +97,22 @@ impl Strategy for Swarm {
         weights
     }
 
+    fn net_weights(&self, model: [u32; NetKind::ALL.len()]) -> [u32; NetKind::ALL.len()] {
+        let mut weights = model;
+        for (weight, on) in weights.iter_mut().zip(self.net) {
+            if !on {
+                *weight = 0;
+            }
+        }
+        weights
+    }
+
+    fn allows(&self, operation: &str) -> bool {
+        // Named apart from the failpoints, so an operation and a point of the same name
+        // are decided independently.
+        self.by_name(&format!("operation:{operation}")) & 3 != 0
+    }
+
     fn describe(&self) -> String {
         let kinds: Vec<&str> = ["yield", "sleep", "error", "crash"]
             .iter()
@@ -98,6 +129,20 @@ impl Strategy for Swarm {
         } else {
             kinds.join(", ")
         };
-        format!("swarm: fault kinds {kinds} at half the failpoints; {preempt}")
+        let net: Vec<&str> = NetKind::ALL
+            .iter()
+            .zip(self.net)
+            .skip(1)
+            .filter(|(_, on)| *on)
+            .map(|(kind, _)| kind.name())
+            .collect();
+        let net = if net.is_empty() {
+            "none".to_owned()
+        } else {
+            net.join(", ")
+        };
+        format!(
+            "swarm: fault kinds {kinds} at half the failpoints; network faults {net}; {preempt}"
+        )
     }
 }

@@ -48,6 +48,8 @@ pub struct EnvironmentFault(pub String);
 
 struct State {
     chooser: Chooser,
+    /// Operation kinds the strategy left out that the workload asked about.
+    left_out: std::collections::BTreeSet<String>,
     trace: Trace,
     failure: Option<Failure>,
     nodes: Vec<WorkloadNode>,
@@ -154,6 +156,7 @@ impl World {
     ) -> Self {
         let state = State {
             chooser,
+            left_out: Default::default(),
             trace: Trace::default(),
             failure: None,
             nodes: Vec::new(),
@@ -268,6 +271,22 @@ impl World {
         if held {
             self.state().coverage.held(name);
         }
+    }
+
+    /// Whether the workload may perform operations of kind `operation` in this run: always,
+    /// unless the strategy (`swarm`) leaves that kind out for this seed. A family asks once
+    /// for each kind it can do without (`"delete"`, `"read"`...) and skips the operations
+    /// of a kind left out; the first refusal of each kind is a `swarm` event in the trace.
+    pub fn allows(&self, operation: &str) -> bool {
+        let mut state = self.state();
+        if state.strategy.allows(operation) {
+            return true;
+        }
+        if state.left_out.insert(operation.to_owned()) {
+            let event = self.make_event(&state, "swarm", format!("operation {operation} left out"));
+            state.push(event);
+        }
+        false
     }
 
     /// Whether a failure has been recorded.

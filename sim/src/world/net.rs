@@ -10,7 +10,7 @@ use std::time::Duration;
 use madsim::net::NetSim;
 
 use super::{State, World};
-use crate::net::{NetFault, NetKind};
+use crate::net::{NetFault, NetKind, NetModel};
 use crate::trace::Event;
 
 /// A clog madsim applies: a link (from, to) or a host's incoming or outgoing traffic, by
@@ -48,6 +48,10 @@ impl World {
         }
         let (faults, supervisor) = {
             let mut state = self.state();
+            let model = NetModel {
+                weights: state.strategy.net_weights(model.weights),
+                ..model
+            };
             let faults: Vec<NetFault> = (0..model.faults)
                 .filter_map(|slot| NetFault::draw(&model, slot, &mut state.chooser))
                 .collect();
