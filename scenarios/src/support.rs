@@ -2,6 +2,7 @@
 //! what the store shows. The phases of a run (faults, then healing and a liveness bound) and
 //! the backoff live in `faultline_sim::phases`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use faultline::{Engine, EngineError};
@@ -70,14 +71,15 @@ pub async fn observe(engine: &Engine, datasets: &[String]) -> Result<Observed, E
     for dataset in datasets {
         let chain = engine.versions(dataset).await?;
         let item_count = engine.item_count(dataset).await?;
-        let mut streamed = Vec::new();
+        let (mut streamed, mut payloads) = (Vec::new(), BTreeMap::new());
         for link in &chain {
             let items = engine
                 .stream(dataset, link.version, 16)
                 .await?
                 .collect()
                 .await?;
-            streamed.push(items.into_iter().map(|item| item.key).collect());
+            streamed.push(items.iter().map(|item| item.key.clone()).collect());
+            payloads = items.into_iter().map(|i| (i.key, i.payload)).collect();
         }
         observed.insert(
             dataset.clone(),
@@ -85,6 +87,7 @@ pub async fn observe(engine: &Engine, datasets: &[String]) -> Result<Observed, E
                 chain,
                 item_count,
                 streamed,
+                payloads,
             },
         );
     }

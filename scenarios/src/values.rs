@@ -46,6 +46,20 @@ pub fn string(draw: &mut impl FnMut(String, u64) -> u64, site: String, simple: S
     }
 }
 
+/// The string a [`string`]-style draw `value` stands for: one of [`EDGE_STRINGS`] for 1 to
+/// their number, `simple` otherwise (for values drawn in a plan and turned into text later).
+pub fn string_of(value: u64, simple: impl FnOnce() -> String) -> String {
+    match value {
+        v if (1..=EDGE_STRINGS.len() as u64).contains(&v) => {
+            EDGE_STRINGS[v as usize - 1].1.to_owned()
+        }
+        _ => simple(),
+    }
+}
+
+/// The bound of a string draw: half its values are edges.
+pub const STRING_DRAW_BOUND: u64 = 2 * EDGE_STRINGS.len() as u64;
+
 /// An integer for `site`: `simple`, or one of [`EDGE_INTEGERS`].
 pub fn integer(draw: &mut impl FnMut(String, u64) -> u64, site: String, simple: i64) -> Value {
     let edges = EDGE_INTEGERS.len() as u64;

@@ -35,6 +35,10 @@ pub const DOCS: &[InvariantDoc] = &[
         name: "durable-ack",
         checks: "every item acknowledged before a crash or a power loss is in the latest version after reopening the crash image (after the run: an image of what a power loss now would keep); not items written after the crash",
     },
+    InvariantDoc {
+        name: "payloads-intact",
+        checks: "every acknowledged item in the latest version reads back with exactly the payload it was appended with (edge strings included: empty, multi-byte, NUL, escapes, line breaks, long); not items that failed or are in doubt",
+    },
     crate::store_clean::DOC,
 ];
 
@@ -47,6 +51,8 @@ pub struct DatasetView {
     pub item_count: u64,
     /// The keys streamed at each version (`streamed[v - 1]`).
     pub streamed: Vec<Vec<String>>,
+    /// The payloads streamed at the latest version, by key.
+    pub payloads: BTreeMap<String, String>,
 }
 
 impl DatasetView {
@@ -177,6 +183,32 @@ pub fn no_lost_write(ledger: &Ledger, observed: &Observed) -> Result<(), String>
     Ok(())
 }
 
+/// payloads-intact: every acknowledged item present in its dataset's latest version reads
+/// back byte for byte with the payload it was appended with.
+/// Does not check: whether it is present (no-lost-write does).
+pub fn payloads_intact(ledger: &Ledger, observed: &Observed) -> Result<(), String> {
+    for ((writer, op), record) in &ledger.records {
+        if !matches!(record.status, Status::Acked { .. }) {
+            continue;
+        }
+        let Some(view) = observed.get(&record.dataset) else {
+            continue;
+        };
+        for key in &record.keys {
+            let expected = super::plan::Plan::payload(record.payload, key);
+            match view.payloads.get(key) {
+                Some(read) if *read != expected => {
+                    return Err(format!(
+                        "item {key} of writer-{writer}/op{op} reads back as {read:?}, appended as {expected:?}"
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// durable-ack: every item acknowledged before the crash is present in the latest version
 /// of the reopened crash image. Does not check: duplicates (no-lost-write does).
 pub fn durable_ack(ledger: &Ledger, reopened: &Latest) -> Result<(), String> {
@@ -228,6 +260,10 @@ mod tests {
             chain: vec![link(1, 0, "a", 1), link(2, 1, "b", 2)],
             item_count: 2,
             streamed: vec![keys(&["k1"]), keys(&["k1", "k2"])],
+            payloads: ["k1", "k2"]
+                .iter()
+                .map(|k| (k.to_string(), format!("payload of {k}")))
+                .collect(),
         }
     }
 
@@ -236,6 +272,7 @@ mod tests {
         let record = Record {
             dataset: "d".into(),
             keys: keys(record_keys),
+            payload: 0,
             status,
             conflicts: 0,
         };
@@ -364,5 +401,20 @@ mod tests {
         assert!(durable_ack(&acked, &latest(lost))
             .unwrap_err()
             .contains("k2"));
+    }
+    #[test]
+    fn a_payload_read_back_changed_breaks_payloads_intact() {
+        let acked = ledger(
+            Status::Acked {
+                version: 2,
+                appended: 1,
+            },
+            &["k2"],
+        );
+        assert!(payloads_intact(&acked, &observed(good_view())).is_ok());
+        let mut view = good_view();
+        view.payloads.insert("k2".into(), "payload of k2\n".into());
+        let message = payloads_intact(&acked, &observed(view)).unwrap_err();
+        assert!(message.contains("reads back as"), "{message}");
     }
 }

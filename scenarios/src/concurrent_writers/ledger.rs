@@ -29,6 +29,8 @@ pub struct Record {
     pub dataset: String,
     /// The item keys it carries.
     pub keys: Vec<String>,
+    /// Its items' payload draw ([`super::plan::Plan::payload`]).
+    pub payload: u64,
     /// How it ended.
     pub status: Status,
     /// Conflicts it retried through.

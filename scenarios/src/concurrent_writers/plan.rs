@@ -18,6 +18,9 @@ pub struct Op {
     pub dataset: usize,
     /// How many items it appends.
     pub batch: u64,
+    /// The items' payload: 0 the simple `payload of <key>`, else an edge string
+    /// ([`crate::values::string_of`]).
+    pub payload: u64,
 }
 
 /// The whole workload.
@@ -32,6 +35,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The payload of item `key` of an op whose payload draw was `payload`.
+    pub fn payload(payload: u64, key: &str) -> String {
+        crate::values::string_of(payload, || format!("payload of {key}"))
+    }
+
     /// The key of item `index` of operation `op` of `writer`: unique in the run.
     pub fn key(writer: usize, op: usize, index: u64) -> String {
         format!("w{writer}-op{op}-i{index}")
@@ -64,7 +72,15 @@ pub fn draw(mut draw: impl FnMut(String, u64) -> u64) -> Plan {
                 format!("op/{writer}/{slot}/dataset"),
                 dataset_count as u64 - 1,
             ) as usize;
-            ops.push(Op { dataset, batch });
+            let payload = draw(
+                format!("op/{writer}/{slot}/payload"),
+                crate::values::STRING_DRAW_BOUND,
+            );
+            ops.push(Op {
+                dataset,
+                batch,
+                payload,
+            });
         }
         plan.writers.push(ops);
     }
@@ -79,6 +95,26 @@ pub fn draw(mut draw: impl FnMut(String, u64) -> u64) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A short sweep of plans gives items every edge string as their payload.
+    #[test]
+    fn a_short_sweep_draws_every_edge_payload() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..100 {
+            let mut rng = faultline_sim::rng::Rng::new(seed, 1);
+            let plan = draw(|_, bound| rng.below_or_equal(bound));
+            for op in plan.writers.iter().flatten() {
+                let payload = serde_json::Value::String(Plan::payload(op.payload, "k"));
+                seen.extend(crate::values::edge_kind(&payload));
+            }
+        }
+        for (kind, _) in crate::values::EDGE_STRINGS {
+            assert!(
+                seen.contains(kind),
+                "edge payload {kind} never drawn: {seen:?}"
+            );
+        }
+    }
 
     #[test]
     fn all_zero_choices_give_the_smallest_workload() {

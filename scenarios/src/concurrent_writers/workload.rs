@@ -100,6 +100,7 @@ fn ledger_for(plan: &Plan) -> Ledger {
                 Record {
                     dataset,
                     keys,
+                    payload: op.payload,
                     status: Status::Planned,
                     conflicts: 0,
                 },
@@ -204,7 +205,7 @@ fn next_append(shared: &Shared, writer: usize) -> Option<(usize, String, Vec<Ite
         .iter()
         .map(|key| Item {
             key: key.clone(),
-            payload: format!("payload of {key}"),
+            payload: Plan::payload(record.payload, key),
         })
         .collect();
     Some((index, record.dataset.clone(), items))
@@ -349,7 +350,7 @@ async fn check_final(shared: &Shared) {
     let observed = support::observe(&engine, &shared.plan.datasets)
         .await
         .expect("no faults after healing");
-    let checks: [(&str, Result<(), String>); 5] = [
+    let checks: [(&str, Result<(), String>); 6] = [
         ("no-silent-drop", invariants::no_silent_drop(&ledger)),
         ("errors-are-faults", invariants::errors_are_faults(&ledger)),
         ("linear-chain", invariants::linear_chain(&observed)),
@@ -357,6 +358,10 @@ async fn check_final(shared: &Shared) {
         (
             "no-lost-write",
             invariants::no_lost_write(&ledger, &observed),
+        ),
+        (
+            "payloads-intact",
+            invariants::payloads_intact(&ledger, &observed),
         ),
     ];
     for (name, result) in checks {
