@@ -11,8 +11,11 @@
 //! instant drawn uniformly in its first 20 ms: two faults in sequence, a crash and then one
 //! inside the recovery of it.
 //!
-//! `cargo run --release --example stress_kill -- [ITERATIONS] [WRITERS] [RECOVERY-KILL]`
-//! (default 300, 3, 0)
+//! With COUNT 1 it goes on after the first violation and prints how many iterations of all
+//! broke it (the window's share of random kills).
+//!
+//! `cargo run --release --example stress_kill -- [ITERATIONS] [WRITERS] [RECOVERY-KILL] [COUNT]`
+//! (default 300, 3, 0, 0)
 //! `ci/stress-mutant NAME 300 stress_kill` runs it on a planted bug.
 
 use std::path::Path;
@@ -46,6 +49,8 @@ fn main() {
         .expect("ITERATIONS");
     let writers: usize = args.next().map_or(Ok(3), |n| n.parse()).expect("WRITERS");
     let kill_recovery = args.next().is_some_and(|flag| flag == "1");
+    let count_all = args.next().is_some_and(|flag| flag == "1");
+    let (mut hits, mut first) = (0u64, None);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let started = Instant::now();
     let mut state = 0x9E37_79B9_7F4A_7C15_u64;
@@ -84,17 +89,30 @@ fn main() {
         }
         let violation = runtime.block_on(check(dir.path()));
         if let Some(violation) = violation {
-            println!(
-                "first violation at iteration {iteration} after {:.2}s: {violation}",
-                started.elapsed().as_secs_f64()
-            );
-            return;
+            hits += 1;
+            if first.is_none() {
+                println!(
+                    "first violation at iteration {iteration} after {:.2}s: {violation}",
+                    started.elapsed().as_secs_f64()
+                );
+                first = Some(iteration);
+            }
+            if !count_all {
+                return;
+            }
         }
     }
-    println!(
-        "no violation in {iterations} iterations ({:.2}s)",
-        started.elapsed().as_secs_f64()
-    );
+    match first {
+        Some(_) => println!(
+            "{hits} of {iterations} iterations broke it ({:.3}%), {:.2}s",
+            100.0 * hits as f64 / iterations as f64,
+            started.elapsed().as_secs_f64()
+        ),
+        None => println!(
+            "no violation in {iterations} iterations ({:.2}s)",
+            started.elapsed().as_secs_f64()
+        ),
+    }
 }
 
 /// Writers appending until killed.
