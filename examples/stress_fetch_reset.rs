@@ -58,7 +58,7 @@ async fn main() {
     for number in 0..20 {
         repository.commit(revision(number, entries));
         let started = Instant::now();
-        engine.sync_all(settings.clone()).await.expect("a sync");
+        engine.sync_all(settings).await.expect("a sync");
         times.push(started.elapsed());
     }
     times.sort();
@@ -82,7 +82,7 @@ async fn main() {
             tokio::time::sleep(at).await;
             cut.send_modify(|generation| *generation += 1);
         });
-        let _ = engine.sync_all(settings.clone()).await;
+        let _ = engine.sync_all(settings).await;
         let _ = chaos.await;
         let mirror = engine.mirror(SOURCE).await.expect("the mirror");
         let broken = mirror.and_then(|mirror| {
@@ -109,7 +109,7 @@ async fn main() {
                 return;
             }
             // Repair the mirror for the next iteration.
-            let _ = engine.sync_all(settings.clone()).await;
+            let _ = engine.sync_all(settings).await;
         }
     }
     let cuts = cut_mid_reply.load(Ordering::Relaxed);
