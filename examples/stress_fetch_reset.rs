@@ -179,8 +179,8 @@ async fn relay(
     let Ok(server) = TcpStream::connect(target).await else {
         return;
     };
-    let (mut client_read, mut client_write) = client.into_split();
-    let (mut server_read, mut server_write) = server.into_split();
+    let (mut client_read, mut client_write) = tokio::io::split(client);
+    let (mut server_read, mut server_write) = tokio::io::split(server);
     let upstream = async {
         let mut buffer = [0u8; 4096];
         while let Ok(n @ 1..) = client_read.read(&mut buffer).await {
