@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::text;
+use common::{json, text};
 
 use std::process::Output;
 
@@ -198,6 +198,46 @@ fn bad_trace_files_exit_2_and_are_left_untouched() {
             text(&output)
         );
     }
+    let output = sim(
+        &[
+            "run",
+            "--scenario",
+            "canary",
+            "--crash-points",
+            "3",
+            "--crash-schedules",
+            "99",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("expected a whole number from 0 to 64"));
+}
+
+#[test]
+fn crash_points_count_boundaries_and_other_schedules() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "--scenario",
+        "delete-vs-fetch",
+        "--crash-points",
+        "4",
+        "--crash-schedules",
+        "2",
+        "--seeds",
+        "0..1",
+        "--no-regressions",
+        "--json",
+    ];
+    let output = sim(&args, dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report = json(&output);
+    assert_eq!(report["crash_points"], 4, "{report}");
+    assert_eq!(report["boundary_crash_points"], 4, "{report}");
+    assert_eq!(report["schedule_runs"], 8, "{report}");
+    // 4 points with 4 faults each, 4 boundaries, 8 rescheduled: the rest is second level.
+    assert!(report["runs"].as_u64().unwrap() >= 28, "{report}");
 }
 
 /// The violations of one `--json` summary, as seeds in reported order.

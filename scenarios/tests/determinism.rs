@@ -144,3 +144,49 @@ fn a_changed_tape_is_reported_as_a_divergence_at_its_first_site() {
     let divergence = replayed.divergence.expect("a divergence");
     assert!(divergence.contains(&removed.site), "{divergence}");
 }
+
+#[test]
+fn a_crash_at_a_statement_boundary_restarts_the_node_and_replays_exactly() {
+    use faultline_sim::crash_points::{boundary_sites, without_faults};
+    use faultline_sim::strategy::PREEMPT_CRASH;
+    for name in ["delete-vs-fetch", "concurrent-writers"] {
+        let own = common::run(name, 2, Source::Seed);
+        let base = common::run(name, 2, Source::Lenient(without_faults(&own.tape)));
+        let sites = boundary_sites(&base.coverage.boundaries_by_node, 6);
+        assert_eq!(
+            sites.len(),
+            6,
+            "{name}: {:?}",
+            base.coverage.boundaries_by_node
+        );
+        let site = sites.last().unwrap().clone();
+        let mut tape = base.tape.clone();
+        tape.entries.push(faultline_sim::tape::Entry {
+            site: site.clone(),
+            value: PREEMPT_CRASH,
+        });
+        let crashed = common::run(name, 2, Source::Lenient(tape));
+        assert_eq!(crashed.failure, None, "{name}: {:?}", crashed.failure);
+        let kinds: Vec<&str> = crashed
+            .trace
+            .events
+            .iter()
+            .map(|e| e.kind.as_str())
+            .collect();
+        let at = crashed
+            .trace
+            .events
+            .iter()
+            .position(|e| e.kind == "preempt" && e.detail.ends_with("-> crash"))
+            .unwrap_or_else(|| panic!("{name}: no boundary crash at {site}: {kinds:?}"));
+        assert_eq!(crashed.trace.events[at + 1].kind, "crash", "{name}");
+        assert_eq!(
+            crashed.coverage.faults.get("process crash"),
+            Some(&1),
+            "{name}"
+        );
+        let replayed = common::run(name, 2, Source::Replay(crashed.tape.clone()));
+        assert_eq!(replayed.divergence, None, "{name}");
+        assert_eq!(replayed.trace.hash(), crashed.trace.hash(), "{name}");
+    }
+}
