@@ -26,6 +26,24 @@ pub fn legacy_schema() -> Schema {
     }
 }
 
+/// `old` changed as far as a migration goes: re-encoded to JSON, a property added with a
+/// default (`color`) and one dropped for good (`size`), as version 2.
+pub fn widest_change(old: &Schema) -> Schema {
+    let mut new = old.clone();
+    new.version = 2;
+    let item = new.node_types.get_mut("item").expect("the item type");
+    item.encoding = Encoding::Json;
+    item.properties.insert(
+        "color".into(),
+        Property {
+            default: Some("none".into()),
+            soft_dropped: false,
+        },
+    );
+    item.properties.remove("size");
+    new
+}
+
 /// Imports sample records `0..count` into the `item` table, `CHUNK` per transaction.
 pub async fn import_samples(
     engine: &Engine,

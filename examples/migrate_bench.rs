@@ -8,7 +8,6 @@
 use std::time::Instant;
 
 use faultline::migrate::MigrationOptions;
-use faultline::schema::{Encoding, Property};
 use faultline::Engine;
 
 #[path = "legacy_fixture.rs"]
@@ -36,18 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let started = Instant::now();
     fixture::import_samples(&engine, count).await?;
     let import = started.elapsed();
-    let mut new = engine.schema().await?;
-    new.version = 2;
-    let item = new.node_types.get_mut("item").ok_or("item type")?;
-    item.encoding = Encoding::Json;
-    item.properties.insert(
-        "color".into(),
-        Property {
-            default: Some("none".into()),
-            soft_dropped: false,
-        },
-    );
-    item.properties.remove("size");
+    let new = fixture::widest_change(&engine.schema().await?);
     let started = Instant::now();
     let report = engine
         .apply_schema(

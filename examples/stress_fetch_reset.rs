@@ -26,20 +26,16 @@ use faultline::{Engine, SyncSettings};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+#[path = "common/stress.rs"]
+mod support;
+use support::{Instants, Sightings};
+
 const SOURCE: &str = "source";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let mut args = std::env::args().skip(1);
-    let iterations: u64 = args
-        .next()
-        .map_or(Ok(5_000), |n| n.parse())
-        .expect("ITERATIONS: a whole number");
-    let entries: u64 = args
-        .next()
-        .map_or(Ok(8), |n| n.parse())
-        .expect("ENTRIES: a whole number");
-    let count_all = args.next().is_some_and(|flag| flag == "1");
+    let iterations = support::arg(0, 5_000, "ITERATIONS");
+    let entries = support::arg(1, 8, "ENTRIES");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (engine, _) = Engine::open(dir.path(), "syncer").await.expect("open");
     let repository = Repository::default();
@@ -67,16 +63,12 @@ async fn main() {
         "a sync of {entries} entries takes {:.0} us (median of 20); cuts are drawn uniformly over it",
         whole.as_secs_f64() * 1e6
     );
-    let started = Instant::now();
-    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-    let (mut hits, mut first) = (0u64, None);
+    let mut sightings = Sightings::new(support::flag(2));
+    let mut instants = Instants::default();
     let cut_mid_reply = proxy.cut_mid_reply.clone();
     for iteration in 1..=iterations {
         repository.commit(revision(100 + iteration, entries));
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let at = Duration::from_nanos(state % (whole.as_nanos() as u64).max(1));
+        let at = instants.below(whole);
         let cut = proxy.cut.clone();
         let chaos = tokio::spawn(async move {
             tokio::time::sleep(at).await;
@@ -96,35 +88,21 @@ async fn main() {
                 )
             })
         });
-        if let Some(violation) = broken {
-            hits += 1;
-            if first.is_none() {
-                println!(
-                    "first violation at iteration {iteration} after {:.2}s: {violation}",
-                    started.elapsed().as_secs_f64()
-                );
-                first = Some(iteration);
-            }
-            if !count_all {
-                return;
-            }
-            // Repair the mirror for the next iteration.
+        let repair = broken.is_some();
+        if sightings.saw(iteration, broken) {
+            return;
+        }
+        if repair {
+            // The next iteration starts from a whole mirror.
             let _ = engine.sync_all(settings).await;
         }
     }
     let cuts = cut_mid_reply.load(Ordering::Relaxed);
-    let verdict = match first {
-        Some(_) => format!(
-            "{hits} of {iterations} iterations broke it ({:.3}%)",
-            100.0 * hits as f64 / iterations as f64
-        ),
-        None => format!("no violation in {iterations} iterations"),
-    };
-    println!(
-        "{verdict}; {cuts} cuts landed inside a reply ({:.3}%), {:.2}s",
-        100.0 * cuts as f64 / iterations as f64,
-        started.elapsed().as_secs_f64()
+    let more = format!(
+        "; {cuts} cuts landed inside a reply ({:.3}%)",
+        100.0 * cuts as f64 / iterations as f64
     );
+    sightings.finish(iterations, &more);
 }
 
 /// Revision `number`: `entries` entries of 256 bytes.

@@ -20,9 +20,13 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use faultline::{Engine, Item};
+
+#[path = "common/stress.rs"]
+mod support;
+use support::{Instants, Sightings};
 
 const DATASET: &str = "items";
 
@@ -42,18 +46,12 @@ fn main() {
         }
         _ => {}
     }
-    let mut args = std::env::args().skip(1);
-    let iterations: u64 = args
-        .next()
-        .map_or(Ok(300), |n| n.parse())
-        .expect("ITERATIONS");
-    let writers: usize = args.next().map_or(Ok(3), |n| n.parse()).expect("WRITERS");
-    let kill_recovery = args.next().is_some_and(|flag| flag == "1");
-    let count_all = args.next().is_some_and(|flag| flag == "1");
-    let (mut hits, mut first) = (0u64, None);
+    let iterations = support::arg(0, 300, "ITERATIONS");
+    let writers = support::arg(1, 3, "WRITERS") as usize;
+    let kill_recovery = support::flag(2);
+    let mut sightings = Sightings::new(support::flag(3));
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let started = Instant::now();
-    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut instants = Instants::default();
     for iteration in 1..=iterations {
         let dir = tempfile::tempdir().expect("a temporary directory");
         runtime.block_on(async {
@@ -69,10 +67,7 @@ fn main() {
             .stdout(Stdio::null())
             .spawn()
             .expect("a child");
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        std::thread::sleep(Duration::from_millis(20 + state % 200));
+        std::thread::sleep(Duration::from_millis(20) + instants.below(Duration::from_millis(200)));
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
         if kill_recovery {
@@ -80,39 +75,15 @@ fn main() {
                 .args(["--recover", &dir.path().display().to_string()])
                 .spawn()
                 .expect("a child");
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            std::thread::sleep(Duration::from_micros(state % 20_000));
+            std::thread::sleep(instants.below(Duration::from_millis(20)));
             let _ = recoverer.kill();
             recoverer.wait().expect("reaped");
         }
-        let violation = runtime.block_on(check(dir.path()));
-        if let Some(violation) = violation {
-            hits += 1;
-            if first.is_none() {
-                println!(
-                    "first violation at iteration {iteration} after {:.2}s: {violation}",
-                    started.elapsed().as_secs_f64()
-                );
-                first = Some(iteration);
-            }
-            if !count_all {
-                return;
-            }
+        if sightings.saw(iteration, runtime.block_on(check(dir.path()))) {
+            return;
         }
     }
-    match first {
-        Some(_) => println!(
-            "{hits} of {iterations} iterations broke it ({:.3}%), {:.2}s",
-            100.0 * hits as f64 / iterations as f64,
-            started.elapsed().as_secs_f64()
-        ),
-        None => println!(
-            "no violation in {iterations} iterations ({:.2}s)",
-            started.elapsed().as_secs_f64()
-        ),
-    }
+    sightings.finish(iterations, "");
 }
 
 /// Writers appending until killed.

@@ -19,15 +19,17 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use faultline::migrate::MigrationOptions;
-use faultline::schema::{Encoding, Property, Schema};
 use faultline::Engine;
 
 #[path = "legacy_fixture.rs"]
 #[allow(dead_code)]
 mod fixture;
+#[path = "common/stress.rs"]
+mod support;
+use support::{Instants, Sightings};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -37,16 +39,8 @@ fn main() {
         runtime.block_on(migrate(Path::new(&dir)));
         return;
     }
-    let mut args = std::env::args().skip(1);
-    let iterations: u64 = args
-        .next()
-        .map_or(Ok(2_000), |n| n.parse())
-        .expect("ITERATIONS: a whole number");
-    let records: u64 = args
-        .next()
-        .map_or(Ok(200), |n| n.parse())
-        .expect("RECORDS: a whole number");
-    let count_all = args.next().is_some_and(|flag| flag == "1");
+    let iterations = support::arg(0, 2_000, "ITERATIONS");
+    let records = support::arg(1, 200, "RECORDS");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     // One un-killed child: how long a whole migration takes, process start-up included.
     let calibration = tempfile::tempdir().expect("a temporary directory");
@@ -60,45 +54,20 @@ fn main() {
          are drawn uniformly over it",
         whole.as_secs_f64() * 1e3
     );
-    let started = Instant::now();
-    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-    let (mut hits, mut first) = (0u64, None);
+    let mut sightings = Sightings::new(support::flag(2));
+    let mut instants = Instants::default();
     for iteration in 1..=iterations {
         let dir = tempfile::tempdir().expect("a temporary directory");
         runtime.block_on(setup(dir.path(), records));
         let mut child = spawn(dir.path());
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let nanos = whole.as_nanos() as u64;
-        std::thread::sleep(Duration::from_nanos(state % nanos.max(1)));
+        std::thread::sleep(instants.below(whole));
         let _ = child.kill();
         child.wait().expect("reaped");
-        if let Some(violation) = runtime.block_on(check(dir.path())) {
-            hits += 1;
-            if first.is_none() {
-                println!(
-                    "first violation at iteration {iteration} after {:.2}s: {violation}",
-                    started.elapsed().as_secs_f64()
-                );
-                first = Some(iteration);
-            }
-            if !count_all {
-                return;
-            }
+        if sightings.saw(iteration, runtime.block_on(check(dir.path()))) {
+            return;
         }
     }
-    match first {
-        Some(_) => println!(
-            "{hits} of {iterations} iterations broke it ({:.3}%), {:.2}s",
-            100.0 * hits as f64 / iterations as f64,
-            started.elapsed().as_secs_f64()
-        ),
-        None => println!(
-            "no violation in {iterations} iterations ({:.2}s)",
-            started.elapsed().as_secs_f64()
-        ),
-    }
+    sightings.finish(iterations, "");
 }
 
 fn spawn(dir: &Path) -> std::process::Child {
@@ -121,26 +90,10 @@ async fn setup(dir: &Path, records: u64) {
         .expect("import");
 }
 
-fn new_schema(old: &Schema) -> Schema {
-    let mut new = old.clone();
-    new.version = 2;
-    let item = new.node_types.get_mut("item").expect("the item type");
-    item.encoding = Encoding::Json;
-    item.properties.insert(
-        "color".into(),
-        Property {
-            default: Some("none".into()),
-            soft_dropped: false,
-        },
-    );
-    item.properties.remove("size");
-    new
-}
-
 /// The child: migrates, then exits.
 async fn migrate(dir: &Path) {
     let (engine, _) = Engine::open(dir, "migrator").await.expect("open");
-    let new = new_schema(&engine.schema().await.expect("the catalog"));
+    let new = fixture::widest_change(&engine.schema().await.expect("the catalog"));
     let options = MigrationOptions::default().allow_data_loss().batch_size(20);
     engine.apply_schema(&new, &options).await.expect("migrate");
 }
