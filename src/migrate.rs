@@ -283,7 +283,7 @@ impl Engine {
             kinds.push((schema::table_name(node_type), table_kinds));
         }
         let id = format!("m{}", self.next_txid());
-        let bases = self.take_lease(&id, &kinds).await?;
+        let bases = self.take_lease(&id, old.version, &kinds).await?;
         let planned = self.plan(&id, old, new, kinds, bases, options).await;
         let sidecar = match planned {
             Ok(sidecar) => sidecar,
@@ -390,13 +390,29 @@ impl Engine {
         Ok(())
     }
 
-    /// Takes the lease on every table of the migration; returns their versions.
-    async fn take_lease(&self, id: &str, kinds: &[(String, Vec<StepKind>)]) -> Result<Vec<u64>> {
+    /// Takes the lease on every table of the migration, planned against catalog version
+    /// `planned_on`; returns their versions. Refused with [`EngineError::SchemaChanged`] if
+    /// the catalog moved since it was read: another handle finished a migration in between
+    /// (the same change, perhaps), and this one would otherwise lease tables for a change
+    /// already made and never give them back.
+    async fn take_lease(
+        &self,
+        id: &str,
+        planned_on: u64,
+        kinds: &[(String, Vec<StepKind>)],
+    ) -> Result<Vec<u64>> {
         let mut connection = self.inner.manifest.lock().await;
         sql::begin_write(&mut connection, "migrate.lease").await?;
         let mut bases = Vec::new();
-        let mut result = Ok(());
-        for (table, _) in kinds {
+        let mut result = match schema::read(&connection) {
+            Ok(catalog) if catalog.version == planned_on => Ok(()),
+            Ok(catalog) => Err(EngineError::SchemaChanged {
+                expected: planned_on,
+                current: catalog.version,
+            }),
+            Err(error) => Err(error.into()),
+        };
+        for (table, _) in kinds.iter().filter(|_| result.is_ok()) {
             let taken = (|| -> Result<u64> {
                 if let Some(migration) = manifest::lease_of(&connection, table)? {
                     return Err(EngineError::Migrating {

@@ -115,8 +115,8 @@ fn ms(nanos: u64) -> f64 {
 }
 
 /// reader-wait-bounded: every read issued during an attempt that completed waited at most
-/// `bound` (W = Y + 3 B + 5 ms; see [`DOCS`]), plus the time preempted nodes were held back
-/// while it waited (a lock holder preempted between two statements delays every reader
+/// `bound` (W = Y + 3 B + 5 ms; see [`DOCS`]), plus the part of every preemption's pause
+/// that overlaps its wait (a lock holder preempted between two statements delays every reader
 /// behind it by that long, whatever the engine does). Does not check reads issued between
 /// attempts.
 pub fn reader_wait_bounded(history: &History, bound: u64) -> Result<(), String> {
@@ -127,11 +127,15 @@ pub fn reader_wait_bounded(history: &History, bound: u64) -> Result<(), String> 
                 continue;
             }
             let waited = read.done - read.at;
+            // A preemption counts for the part of its pause that overlaps the wait: one
+            // that began before the read was issued still holds it back until it ends.
             let held_back: u64 = history
                 .preemptions
                 .iter()
-                .filter(|(at, _)| (read.at..=read.done).contains(at))
-                .map(|(_, pause)| pause)
+                .map(|(at, pause)| {
+                    let (from, to) = ((*at).max(read.at), (at + pause).min(read.done));
+                    to.saturating_sub(from)
+                })
                 .sum();
             if waited > bound + held_back {
                 return Err(format!(

@@ -221,9 +221,21 @@ async fn finish_started(world: &World, engine: &Engine) {
     }
 }
 
-/// schema-atomic on the store a restarted migrator reopened, when nothing is pending.
+/// schema-atomic on the store a restarted migrator reopened, when nothing is pending. A
+/// snapshot is several reads, and another handle may be finishing the migration between
+/// them (a preemption opens that window): only a snapshot that a second one repeats is
+/// checked.
 async fn check_reopened(shared: &Shared, engine: &Engine) {
-    match snapshot(engine).await {
+    let stable = match (snapshot(engine).await, snapshot(engine).await) {
+        (Ok(first), Ok(second)) if first == second => Ok(second),
+        (Ok(_), Ok(_)) => {
+            return shared
+                .world
+                .event("snapshot.moving", "store changed while read")
+        }
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    match stable {
         Ok(snapshot) if snapshot.quiescent() => {
             if let Err(message) = invariants::schema_atomic(&shared.plan, &snapshot) {
                 shared
