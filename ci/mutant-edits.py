@@ -573,6 +573,23 @@ MUTANTS = [
                         .get::<_, String>(2)?
                         .trim_end_matches(['\\r', '\\n'])
                         .to_owned(),""")]),
+    dict(name="lease-without-catalog-recheck", invariant="leases-released", budget=6000, scenario="schema-apply",
+         strategy="pct:1",
+         story="apply_schema reads the catalog, plans, then takes the leases without checking the catalog is\n"
+               "still the one it planned against. If another handle finishes the same change in between, the\n"
+               "new migration leases the tables, finds the catalog already at its version when it resumes,\n"
+               "removes its sidecar and never releases the leases. Found by pct:1 in a plain sweep of the\n"
+               "engine before anyone planted it: a two-statement window between handles.",
+         file="src/migrate.rs", edits=[
+            ("""        let mut result = match schema::read(&connection) {
+            Ok(catalog) if catalog.version == planned_on => Ok(()),
+            Ok(catalog) => Err(EngineError::SchemaChanged {
+                expected: planned_on,
+                current: catalog.version,
+            }),
+            Err(error) => Err(error.into()),
+        };""", """        let _ = planned_on;
+        let mut result = Ok(());""")]),
 ]
 
 def main(names):

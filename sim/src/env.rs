@@ -51,7 +51,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "FAULTLINE_STRATEGY",
-        "how fresh runs search: random (default), pct, pct:D (1 to 3) or swarm; --strategy overrides it",
+        "how fresh runs search: random, pct, pct:D (1 to 3; pct:1 is the default) or swarm; --strategy overrides it",
     ),
     (
         "FAULTLINE_REPORTS",
@@ -129,7 +129,7 @@ pub fn settings() -> Result<Settings, Error> {
         strategy: match std::env::var("FAULTLINE_STRATEGY") {
             Ok(text) => StrategyKind::parse(&text)
                 .map_err(|e| Error::BadInput(format!("FAULTLINE_STRATEGY: {e}")))?,
-            Err(_) => StrategyKind::default(),
+            Err(_) => crate::strategy::DEFAULT_FRESH,
         },
     })
 }

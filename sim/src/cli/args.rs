@@ -52,8 +52,8 @@ pub struct RunArgs {
     /// Do not shrink failures (they are still saved).
     #[arg(long)]
     pub no_shrink: bool,
-    /// How fresh runs search: `random` (default), `pct`, `pct:D` (D change points, 1 to 3)
-    /// or `swarm`; overrides FAULTLINE_STRATEGY. Recorded in every tape.
+    /// How fresh runs search: `random`, `pct`, `pct:D` (D change points, 1 to 3; `pct:1` is
+    /// the default) or `swarm`; overrides FAULTLINE_STRATEGY. Recorded in every tape.
     #[arg(long, value_name = "random|pct[:D]|swarm")]
     pub strategy: Option<String>,
     /// Fail (exit 1) when a sometimes-assertion the scenario declares never held, or a

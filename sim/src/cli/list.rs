@@ -35,7 +35,10 @@ pub(super) fn list(scenarios: &[Arc<dyn Scenario>], json: bool) -> Exit {
             );
         }
     }
-    println!("strategies (--strategy or FAULTLINE_STRATEGY; recorded in every tape):");
+    println!(
+        "strategies (--strategy or FAULTLINE_STRATEGY, default {}; recorded in every tape):",
+        crate::strategy::DEFAULT_FRESH
+    );
     for strategy in crate::strategy::StrategyKind::ALL {
         let name = match strategy {
             crate::strategy::StrategyKind::Pct { .. } => "pct[:D]".to_owned(),
