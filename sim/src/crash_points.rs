@@ -256,29 +256,26 @@ pub fn first_level(seed: u64, bounds: Bounds, run_all: &mut RunAll<'_>) -> Resul
         })
     });
     let at_boundaries = boundaries.iter().map(|site| {
-        let mut tape = base_tape.clone();
-        tape.entries.push(crate::tape::Entry {
-            site: site.clone(),
-            value: PREEMPT_CRASH,
-        });
         (
             Point::Boundary(site.clone()),
             Fault::Crash(CrashScope::Node),
-            tape,
+            with_preemption(base_tape.clone(), site, PREEMPT_CRASH),
         )
     });
-    let everywhere = boundary_sites(&base.coverage.boundaries_by_node, usize::MAX);
+    // Every boundary is a candidate for another schedule; listed only when one is asked for.
+    let everywhere = match schedules {
+        0 => Vec::new(),
+        _ => boundary_sites(&base.coverage.boundaries_by_node, usize::MAX),
+    };
     let at_schedules = first.iter().flat_map(|site| {
         rescheduled(seed, site, &everywhere, schedules)
             .into_iter()
             .enumerate()
             .map(|(variant, (preempt, pause_ms))| {
                 let fault = Fault::ALL[variant % Fault::ALL.len()];
-                let mut tape = with_decision(&base_tape, site, fault.decision());
-                tape.entries.push(crate::tape::Entry {
-                    site: preempt.clone(),
-                    value: pause_ms + 1,
-                });
+                let decided = with_decision(&base_tape, site, fault.decision());
+                // A preemption value v sleeps v - 1 ms.
+                let tape = with_preemption(decided, &preempt, pause_ms + 1);
                 let point = Point::Scheduled {
                     site: site.clone(),
                     preempt,
@@ -359,11 +356,7 @@ fn rescheduled(seed: u64, site: &str, boundaries: &[String], count: usize) -> Ve
     if boundaries.is_empty() {
         return Vec::new();
     }
-    let mut hash = seed ^ 0xCBF2_9CE4_8422_2325;
-    for byte in site.bytes() {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3);
-    }
-    let mut rng = crate::rng::Rng::new(hash, SCHEDULES_STREAM);
+    let mut rng = crate::rng::Rng::for_name(seed, site, SCHEDULES_STREAM);
     (0..count)
         .map(|_| {
             let boundary = rng.below_or_equal(boundaries.len() as u64 - 1) as usize;
@@ -484,6 +477,16 @@ pub fn boundary_sites(
         })
         .take(limit)
         .collect()
+}
+
+/// `tape` with the statement boundary whose preemption site is `site` decided as `value`
+/// (a pause, or [`PREEMPT_CRASH`]).
+fn with_preemption(mut tape: Tape, site: &str, value: u64) -> Tape {
+    tape.entries.push(crate::tape::Entry {
+        site: site.to_owned(),
+        value,
+    });
+    tape
 }
 
 /// `base` with a crash of `scope` at the hit whose decision site is `site`.

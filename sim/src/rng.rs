@@ -16,6 +16,17 @@ impl Rng {
         }
     }
 
+    /// A generator for `seed` and `name` (an FNV-1a hash of the name over the seed), offset
+    /// by `stream`: its draws depend on the seed and the name only, never on the order in
+    /// which names are met.
+    pub fn for_name(seed: u64, name: &str, stream: u64) -> Self {
+        let mut hash = seed ^ 0xCBF2_9CE4_8422_2325;
+        for byte in name.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3);
+        }
+        Rng::new(hash, stream)
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -62,11 +62,7 @@ impl Swarm {
     /// A draw for `name` that depends on the seed and the name only (not on the order
     /// names are met).
     fn by_name(&self, name: &str) -> u64 {
-        let mut hash = self.seed ^ 0xCBF2_9CE4_8422_2325;
-        for byte in name.bytes() {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3);
-        }
-        Rng::new(hash, streams::SWARM).next_u64()
+        Rng::for_name(self.seed, name, streams::SWARM).next_u64()
     }
 
     /// Whether `point` is on for this seed (probability 1/2).
